@@ -1,0 +1,20 @@
+"""ganlib: the small library every chapter of the GAN book imports.
+
+One module per concern, data flowing one way (see ARCHITECTURE in the README):
+models, losses and data import nothing else from ganlib; train builds on them; checkpoint
+saves what train produces; viz and widgets only draw what they are given.
+
+Importing ganlib has no side effects: it seeds nothing, sets no plotting style, and does not
+import matplotlib or ipywidgets (the `viz` and `widgets` modules do, when you import them).
+"""
+
+from .checkpoint import load_checkpoint, load_generator, save_checkpoint
+from .data import (ImageData, Mixture1D, TensorBatches, grid2d, image_cache, load_mnist,
+                   mnist_fallback, ring2d)
+from .losses import d_loss, g_loss, g_loss_minimax, g_loss_nonsaturating, value
+from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
+                     ToyDiscriminator, ToyGenerator, weights_init)
+from .train import FitConfig, Run, d_step, fit, g_step, make_adam, requires_grad, train_step
+from .utils import describe_device, get_device, set_seed
+
+__version__ = "0.1.0"

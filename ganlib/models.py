@@ -1,0 +1,225 @@
+"""Generators and discriminators for every chapter, and `weights_init`.
+
+Three families, all built from constructor arguments only:
+
+* `ToyGenerator` / `ToyDiscriminator`: small MLPs for 1-D and 2-D toy distributions
+  (chapter 1, in the spirit of GAN Lab).
+* `MLPGenerator` / `MLPDiscriminator`: the fully connected MNIST pair of the classic
+  tutorials (Goodfellow et al. 2014, arXiv:1406.2661).
+* `DCGANGenerator` / `DCGANDiscriminator`: Radford, Metz & Chintala 2016,
+  "Unsupervised Representation Learning with Deep Convolutional GANs", arXiv:1511.06434.
+
+Conventions shared by all of them:
+* every generator takes `z` of shape (B, nz) and has `nz` and `sample(n, seed=None)`;
+* every discriminator returns raw logits of shape (B,); the sigmoid lives in the loss
+  (`BCEWithLogits`/softplus), which is numerically stable where Sigmoid + BCELoss is not;
+* every model keeps the keyword arguments it was built with in `hparams`, so a checkpoint
+  can rebuild it with `build(kind, **hparams)` without the caller knowing them.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+DCGAN_SIZES = (32, 64, 128)
+
+
+def _activation(name):
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2, inplace=True)
+    raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {name!r}")
+
+
+class Generator(nn.Module):
+    """Base class: what every generator offers besides `forward`."""
+
+    nz: int
+
+    @torch.no_grad()
+    def sample(self, n, seed=None):
+        """`n` samples in [-1, 1] from fresh noise (seeded if `seed` is given), in eval mode."""
+        device = next(self.parameters()).device
+        gen = None if seed is None else torch.Generator(device="cpu").manual_seed(seed)
+        z = torch.randn(n, self.nz, generator=gen).to(device)
+        was_training = self.training
+        self.eval()
+        try:
+            return self(z).float()
+        finally:
+            self.train(was_training)
+
+
+def _mlp(sizes, act, dropout=0.0):
+    """Linear layers with `act` (and dropout) between them; no activation after the last."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(_activation(act))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class ToyGenerator(Generator):
+    """z (B, nz) -> x (B, dim): an MLP for 1-D and 2-D toy distributions."""
+
+    def __init__(self, nz=2, dim=2, hidden=128, depth=3, act="relu"):
+        super().__init__()
+        self.hparams = dict(nz=nz, dim=dim, hidden=hidden, depth=depth, act=act)
+        self.nz = nz
+        self.net = _mlp([nz] + [hidden] * depth + [dim], act)
+
+    def forward(self, z):
+        return self.net(z)  # (B, dim), unbounded: toy data need not live in [-1, 1]
+
+
+class ToyDiscriminator(nn.Module):
+    """x (B, dim) -> logits (B,)."""
+
+    def __init__(self, dim=2, hidden=128, depth=3, act="leaky_relu"):
+        super().__init__()
+        self.hparams = dict(dim=dim, hidden=hidden, depth=depth, act=act)
+        self.net = _mlp([dim] + [hidden] * depth + [1], act)
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)  # (B,)
+
+
+class MLPGenerator(Generator):
+    """z (B, nz) -> images (B, C, H, W) in [-1, 1]: the classic fully connected generator."""
+
+    def __init__(self, nz=100, hidden=(256, 512, 1024), img_shape=(1, 28, 28), act="leaky_relu",
+                 dropout=0.0):
+        super().__init__()
+        self.hparams = dict(nz=nz, hidden=tuple(hidden), img_shape=tuple(img_shape), act=act,
+                            dropout=dropout)
+        self.nz = nz
+        self.img_shape = tuple(img_shape)
+        self.net = _mlp([nz, *hidden, math.prod(img_shape)], act, dropout)
+
+    def forward(self, z):
+        x = torch.tanh(self.net(z))  # (B, C*H*W)
+        return x.view(-1, *self.img_shape)  # (B, C, H, W)
+
+
+class MLPDiscriminator(nn.Module):
+    """images (B, C, H, W) -> logits (B,): the classic fully connected discriminator."""
+
+    def __init__(self, img_shape=(1, 28, 28), hidden=(1024, 512, 256), act="leaky_relu",
+                 dropout=0.3):
+        super().__init__()
+        self.hparams = dict(img_shape=tuple(img_shape), hidden=tuple(hidden), act=act,
+                            dropout=dropout)
+        self.net = _mlp([math.prod(img_shape), *hidden, 1], act, dropout)
+
+    def forward(self, x):
+        return self.net(x.flatten(1)).squeeze(1)  # (B, C*H*W) -> (B,)
+
+
+def _check_size(image_size):
+    if image_size not in DCGAN_SIZES:
+        raise ValueError(f"image_size must be one of {DCGAN_SIZES}, got {image_size!r}")
+    # One stride-2 block per doubling from 4x4 up to image_size: 3 for 32, 4 for 64, 5 for 128.
+    return int(math.log2(image_size)) - 2
+
+
+class DCGANGenerator(Generator):
+    """z (B, nz) -> images (B, nc, S, S) in [-1, 1], S in {32, 64, 128}.
+
+    Project z to a 4x4 map with `ngf * S/8` channels, then halve the channels and double the
+    side with ConvTranspose + BatchNorm + ReLU, ending in a ConvTranspose to `nc` and tanh.
+    Shapes below are for S = 64.
+    """
+
+    def __init__(self, nz=100, ngf=64, nc=3, image_size=64):
+        super().__init__()
+        n_up = _check_size(image_size)
+        self.hparams = dict(nz=nz, ngf=ngf, nc=nc, image_size=image_size)
+        self.nz = nz
+        ch = ngf * image_size // 8
+        layers = [  # (B, nz, 1, 1) -> (B, ngf*8, 4, 4)
+            nn.ConvTranspose2d(nz, ch, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(n_up - 1):  # (B, ngf*8, 4, 4) -> ... -> (B, ngf, 32, 32)
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(inplace=True),
+            ]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, nc, 4, 2, 1, bias=False), nn.Tanh()]  # (B, nc, 64, 64)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """images (B, nc, S, S) -> logits (B,), mirroring `DCGANGenerator`.
+
+    Strided Conv + BatchNorm + LeakyReLU(0.2), with no BatchNorm on the first layer (the paper
+    found that BatchNorm on D's input layer makes training unstable). Shapes for S = 64.
+    """
+
+    def __init__(self, ndf=64, nc=3, image_size=64):
+        super().__init__()
+        n_down = _check_size(image_size)
+        self.hparams = dict(ndf=ndf, nc=nc, image_size=image_size)
+        ch = ndf
+        layers = [  # (B, nc, 64, 64) -> (B, ndf, 32, 32)
+            nn.Conv2d(nc, ch, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(n_down - 1):  # (B, ndf, 32, 32) -> ... -> (B, ndf*8, 4, 4)
+            layers += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            ch *= 2
+        layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).flatten()  # (B,)
+
+
+def weights_init(m):
+    """DCGAN init (Radford et al. 2016, sec. 4): conv weights ~ N(0, 0.02), BatchNorm weights
+    ~ N(1, 0.02), biases 0. Use as `model.apply(weights_init)`; other modules are left alone."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+# The kinds a checkpoint may name. A checkpoint stores (kind, hparams), never code.
+MODELS = {
+    "toy_g": ToyGenerator, "toy_d": ToyDiscriminator,
+    "mlp_g": MLPGenerator, "mlp_d": MLPDiscriminator,
+    "dcgan_g": DCGANGenerator, "dcgan_d": DCGANDiscriminator,
+}
+
+
+def kind_of(model):
+    """The `MODELS` key of `model` (the inverse of `build`)."""
+    for kind, cls in MODELS.items():
+        if type(model) is cls:
+            return kind
+    raise TypeError(f"{type(model).__name__} is not a ganlib model; known: {sorted(MODELS)}")
+
+
+def build(kind, **hparams):
+    """Rebuild a model from a `MODELS` kind and its `hparams`."""
+    if kind not in MODELS:
+        raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
+    return MODELS[kind](**hparams)

@@ -1,0 +1,304 @@
+"""The training step and the one fit loop every chapter uses.
+
+`train_step` is Algorithm 1 of Goodfellow et al. 2014 (arXiv:1406.2661) with k = 1: one
+discriminator update, then one generator update. Three details make it faster than the loop
+of the classic tutorials without changing what it computes:
+
+* G runs forward once per step. The D update sees `fake.detach()`; the G update
+  back-propagates through the very same `fake` (the tutorials run G a second time).
+* During the G update D's parameters are frozen (`requires_grad(D, False)`), so autograd
+  computes gradients with respect to D's input only, not its weights, which G never needs.
+* Without BatchNorm in D, real and fake go through D as one batch of 2B (bigger matrix
+  products, half the kernel launches). With BatchNorm they stay separate, since batch
+  statistics of a mixed batch would change what D computes.
+
+The step returns detached 0-d tensors and never calls `.item()`: on a GPU, a host sync per
+step would stall the queue of kernels. `fit` gathers them and syncs once every `sync_every`
+steps.
+
+`fit` adds epochs/steps, fixed-noise snapshots (they feed `ganlib.widgets`), a tqdm bar in
+img/s, a per-step callback, and checkpoints with exact resume (see `ganlib.checkpoint`).
+"""
+
+import contextlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint, model_record, save_checkpoint
+from .data import TensorBatches
+from .losses import d_loss
+from .losses import g_loss as get_g_loss
+
+METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
+
+
+def requires_grad(model, flag=True):
+    """Switch gradient tracking of all of `model`'s parameters on or off."""
+    for p in model.parameters():
+        p.requires_grad_(flag)
+
+
+def make_adam(model, lr=2e-4, betas=(0.5, 0.999)):
+    """Adam with DCGAN's defaults, fused into one kernel per step where torch supports it.
+
+    Build it after moving `model` to its device (fused Adam checks the device)."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError):  # a device (or an old torch) without fused Adam
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
+
+
+def has_batchnorm(model):
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _autocast(device, amp_dtype):
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None):
+    """One discriminator update. `fake` must be detached: this step never touches G.
+
+    Returns (loss, real_logits, fake_logits), detached."""
+    joint = not has_batchnorm(D) if joint is None else joint
+    with _autocast(real.device, amp_dtype):
+        if joint:
+            logits = D(torch.cat([real, fake])).float()  # (2B,)
+            real_logits, fake_logits = logits[:len(real)], logits[len(real):]
+        else:
+            real_logits, fake_logits = D(real).float(), D(fake).float()  # (B,), (B,)
+        loss = d_loss(real_logits, fake_logits, label_smoothing)
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    return loss.detach(), real_logits.detach(), fake_logits.detach()
+
+
+def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None):
+    """One generator update through a frozen D. `fake` = G(z), still attached to G's graph.
+
+    Returns (loss, fake_logits), detached; D's parameters and gradients are left untouched."""
+    requires_grad(D, False)
+    try:
+        with _autocast(fake.device, amp_dtype):
+            logits = D(fake).float()  # (B,)
+            loss = loss_fn(logits)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+    finally:
+        requires_grad(D, True)
+    return loss.detach(), logits.detach()
+
+
+def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
+               amp_dtype=None):
+    """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
+
+    Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
+    d_fake = mean D(G(z)) before the D update, d_fake_after = the same after it."""
+    loss_fn = get_g_loss(g_loss) if isinstance(g_loss, str) else g_loss
+    z = torch.randn(real.shape[0], G.nz, device=real.device)
+    with _autocast(real.device, amp_dtype):
+        fake = G(z)
+    if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
+        fake = fake.contiguous(memory_format=torch.channels_last)
+    loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(),
+                                              label_smoothing=label_smoothing,
+                                              amp_dtype=amp_dtype)
+    loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype)
+    return {"loss_d": loss_d, "loss_g": loss_g,
+            "d_real": torch.sigmoid(real_logits).mean(),
+            "d_fake": torch.sigmoid(fake_logits).mean(),
+            "d_fake_after": torch.sigmoid(fake_logits_after).mean()}
+
+
+# ----------------------------------------------------------------------------- fit
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int | None = None  # passes over the data; give epochs or steps
+    steps: int | None = None  # total optimizer steps (one D and one G update each)
+    batch_size: int = 128  # images per step
+    g_loss: str = "nonsaturating"  # generator loss: "nonsaturating" or "minimax" (saturating)
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
+    snapshot_every: int = 0  # steps between snapshots; 0 keeps only the first and the last
+    sync_every: int = 25  # steps between host syncs (history flush, progress-bar text)
+    checkpoint_every: int = 0  # steps between checkpoints; 0 writes one at the end only
+    checkpoint_path: str | None = None  # where checkpoints go; None: no checkpoints
+    resume: bool = True  # continue from checkpoint_path when it exists
+    seed: int = 0  # seeds the batch order and the fixed noise
+    amp: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
+    channels_last: bool | None = None  # NHWC layout for conv models; None: on for CUDA
+    compile: bool = False  # torch.compile G and D: slow first steps, faster after (CUDA)
+    progress: bool = True  # a tqdm bar in images/s
+
+
+@dataclass
+class Run:
+    """What `fit` returns, and what a checkpoint restores."""
+
+    history: dict = field(default_factory=lambda: {"step": [], **{m: [] for m in METRICS}})
+    snapshots: list = field(default_factory=list)  # dicts: step, samples, whatever else
+    fixed_noise: torch.Tensor | None = None  # (n_fixed, nz), on the CPU
+    step: int = 0  # optimizer steps done, resumed ones included
+    seconds: float = 0.0  # training wall time, resumed runs included
+    images_per_second: float = 0.0  # throughput of the last fit call
+    resumed_from: int | None = None  # the step a checkpoint restored, if any
+
+
+def default_snapshot(G, D, fixed_noise):
+    """G(fixed_noise): images as uint8 (N, C, H, W), anything else as float on the CPU."""
+    x = G(fixed_noise).float().cpu()
+    if x.dim() == 4:
+        x = x.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    return {"samples": x}
+
+
+def _snapshot(G, D, run, fn, device):
+    modes = G.training, D.training
+    G.eval(), D.eval()
+    with torch.no_grad():
+        snap = fn(G, D, run.fixed_noise.to(device))
+    G.train(modes[0]), D.train(modes[1])
+    run.snapshots.append({"step": run.step, **snap})
+
+
+def _state(G, D, opt_g, opt_d, run, cfg, meta):
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {"format": 1, "generator": model_record(G), "discriminator": model_record(D),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng,
+            "step": run.step, "seconds": run.seconds, "fixed_noise": run.fixed_noise,
+            "history": run.history, "snapshots": run.snapshots, "config": asdict(cfg),
+            "meta": meta or {}}
+
+
+def _restore(G, D, opt_g, opt_d, path, device):
+    ckpt = load_checkpoint(path, map_location="cpu")
+    for name, model in (("generator", G), ("discriminator", D)):
+        rec = ckpt[name]
+        if rec["hparams"] != dict(model.hparams):
+            raise ValueError(
+                f"the checkpoint {str(path)!r} holds a {name} built with {rec['hparams']}, "
+                f"not {dict(model.hparams)}: delete it, or point checkpoint_path elsewhere")
+        model.load_state_dict(rec["state"])
+    opt_g.load_state_dict(ckpt["opt_g"])
+    opt_d.load_state_dict(ckpt["opt_d"])
+    torch.set_rng_state(ckpt["rng"]["cpu"])
+    if "cuda" in ckpt["rng"] and device.type == "cuda":
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return Run(history=ckpt["history"], snapshots=ckpt["snapshots"],
+               fixed_noise=ckpt["fixed_noise"], step=ckpt["step"], seconds=ckpt["seconds"],
+               resumed_from=ckpt["step"])
+
+
+def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapshot,
+        callback=None, meta=None):
+    """Train G and D on `data` as `cfg` says; return a `Run`.
+
+    data: a tensor or `ImageData` (wrapped in `TensorBatches`), or any object with
+      `__len__` (batches per epoch) and `epoch(e, start)` yielding batches in [-1, 1].
+    snapshot_fn(G, D, fixed_noise) -> dict: what to keep at each snapshot (both models are in
+      eval mode, under no_grad); the default keeps G's samples.
+    callback(step, stats): called after every step with the step's detached tensors.
+    meta: a dict stored in checkpoints (the chapter's parameters, the data's source...).
+    """
+    if (cfg.epochs is None) == (cfg.steps is None):
+        raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps")
+    device = next(G.parameters()).device
+    on_cuda = device.type == "cuda"
+    amp_dtype = torch.bfloat16 if (on_cuda if cfg.amp is None else cfg.amp) else None
+    batches = data if hasattr(data, "epoch") else TensorBatches(data, cfg.batch_size, device,
+                                                               seed=cfg.seed)
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * len(batches)
+
+    run = None
+    ckpt_path = cfg.checkpoint_path
+    if ckpt_path and cfg.resume and _exists(ckpt_path):
+        run = _restore(G, D, opt_g, opt_d, ckpt_path, device)
+    if run is None:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        run = Run(fixed_noise=torch.randn(cfg.n_fixed, G.nz, generator=gen))
+        _snapshot(G, D, run, snapshot_fn, device)
+
+    channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
+    if channels_last and has_conv(G):
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    Gc, Dc = (torch.compile(G), torch.compile(D)) if cfg.compile else (G, D)
+
+    def checkpoint():
+        if ckpt_path:
+            save_checkpoint(_state(G, D, opt_g, opt_d, run, cfg, meta), ckpt_path)
+
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total * cfg.batch_size, initial=run.step * cfg.batch_size, unit="img",
+               unit_scale=True, disable=not cfg.progress, desc="training")
+    pending = []  # per-step stats, still on the device
+
+    def flush():
+        if pending:
+            rows = torch.stack(pending).tolist()  # the one host sync
+            first = run.step - len(rows) + 1
+            for i, row in enumerate(rows):
+                run.history["step"].append(first + i)
+                for name, v in zip(METRICS, row):
+                    run.history[name].append(v)
+            pending.clear()
+            bar.set_postfix(loss_d=f"{rows[-1][0]:.3f}", loss_g=f"{rows[-1][1]:.3f}",
+                            refresh=False)
+
+    start_step = run.step
+    call_t0 = t0 = time.perf_counter()
+    epoch, k = divmod(run.step, len(batches))
+    while run.step < total:
+        for real in batches.epoch(epoch, start=k):
+            if channels_last and real.dim() == 4:
+                real = real.contiguous(memory_format=torch.channels_last)
+            stats = train_step(Gc, Dc, opt_g, opt_d, real, g_loss=cfg.g_loss,
+                               label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype)
+            run.step += 1
+            pending.append(torch.stack([stats[m] for m in METRICS]))
+            bar.update(real.shape[0])
+            if callback is not None:
+                callback(run.step, stats)
+            last = run.step == total
+            if len(pending) >= cfg.sync_every or last:
+                flush()
+            if last or (cfg.snapshot_every and run.step % cfg.snapshot_every == 0):
+                flush()
+                _snapshot(G, D, run, snapshot_fn, device)
+            if last or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
+                flush()
+                run.seconds += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                checkpoint()
+            if last:
+                break
+        epoch, k = epoch + 1, 0
+    flush()
+    bar.close()
+    if on_cuda:
+        torch.cuda.synchronize()
+    now = time.perf_counter()
+    run.seconds += now - t0
+    done = run.step - start_step
+    run.images_per_second = done * cfg.batch_size / (now - call_t0) if done else 0.0
+    return run
+
+
+def _exists(path):
+    return Path(path).is_file()
+
+
+def has_conv(model):
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())

