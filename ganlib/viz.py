@@ -1,0 +1,145 @@
+"""Plots: image grids, training curves, and GAN-Lab-style views of toy GANs.
+
+Everything here draws what it is given (tensors, arrays, a `Run`'s history and snapshots); it
+never trains. matplotlib is imported inside the functions, and nothing here touches global
+style (no rcParams), so importing ganlib stays side-effect free.
+
+The 2-D view follows GAN Lab (Kahng et al. 2019, "GAN Lab: Understanding Complex Deep Generative
+Models using Interactive Visual Experimentation", arXiv:1809.01587): real and generated samples
+over the discriminator's output as a heatmap, with the generator's gradient field as arrows.
+"""
+
+import io
+
+import numpy as np
+import torch
+
+REAL_COLOR, FAKE_COLOR = "#1b9e77", "#d95f02"
+
+
+def image_grid(images, nrow=8, padding=2):
+    """(N, C, H, W) uint8 or [-1, 1] float images -> one (H', W', 3) uint8 array."""
+    from torchvision.utils import make_grid
+
+    x = torch.as_tensor(images).detach().cpu()
+    if x.dtype != torch.uint8:
+        x = x.float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    grid = make_grid(x, nrow=nrow, padding=padding, pad_value=255)  # (3, H', W')
+    return grid.permute(1, 2, 0).numpy()
+
+
+def show_images(images, nrow=8, ax=None, title=None):
+    """Draw an image grid on `ax` (a new figure if None); returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(image_grid(images, nrow=nrow), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_history(history, axes=None, upto=None, smooth=25):
+    """Losses (left) and mean D(x), D(G(z)) (right) against steps, up to step `upto`.
+
+    Curves are smoothed with a running mean over `smooth` steps; the raw values stay faint."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    steps = np.asarray(history["step"])
+    n = len(steps) if upto is None else int(np.searchsorted(steps, upto, side="right"))
+    groups = ((("loss_d", "loss D"), ("loss_g", "loss G")),
+              (("d_real", "D(x)"), ("d_fake", "D(G(z))")))
+    for ax, group in zip(axes, groups):
+        for (key, label), color in zip(group, (REAL_COLOR, FAKE_COLOR)):
+            y = np.asarray(history[key][:n])
+            ax.plot(steps[:n], y, color=color, alpha=0.25, lw=0.8)
+            ax.plot(steps[:n], _running_mean(y, smooth), color=color, label=label)
+        ax.set_xlabel("step")
+        ax.set_xlim(0, max(steps[-1] if len(steps) else 1, 1))
+        ax.legend(loc="upper right", fontsize=8)
+    axes[1].set_ylim(0, 1)
+    axes[1].axhline(0.5, color="gray", lw=0.5, ls=":")
+    return axes
+
+
+def _running_mean(y, k):
+    if len(y) == 0 or k <= 1:
+        return y
+    c = np.cumsum(np.insert(y, 0, 0.0))
+    out = np.empty_like(y)
+    for i in range(len(y)):  # a causal window: the curve at step s uses steps <= s only
+        lo = max(0, i + 1 - k)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
+
+
+def plot_toy(snap, real, ax=None, lim=1.2, arrows=True):
+    """GAN-Lab view of one `gan_lab_snapshot`: D's heatmap, G's gradient field, samples.
+
+    For 1-D data: the real density, a histogram of G's samples, and D(x) on the same axis."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    real = torch.as_tensor(real).cpu()
+    fake = snap["samples"].cpu()
+    if fake.shape[1] == 1:
+        xs = snap["grid"].squeeze(1).numpy()
+        ax.hist(real.squeeze(1).numpy(), bins=60, range=(-lim, lim), density=True,
+                color=REAL_COLOR, alpha=0.35, label="real")
+        ax.hist(fake.squeeze(1).numpy(), bins=60, range=(-lim, lim), density=True,
+                color=FAKE_COLOR, alpha=0.5, label="generated")
+        ax2 = ax.twinx()
+        ax2.plot(xs, snap["d"].numpy(), color="k", lw=1.5, label="D(x)")
+        ax2.set_ylim(0, 1)
+        ax2.set_ylabel("D(x)")
+        ax.set_xlim(-lim, lim)
+        ax.legend(loc="upper left", fontsize=8)
+        return ax
+    n = int(round(len(snap["grid"]) ** 0.5))
+    ax.imshow(snap["d"].view(n, n).numpy(), origin="lower", extent=(-lim, lim, -lim, lim),
+              cmap="PiYG", vmin=0, vmax=1, alpha=0.6)
+    ax.scatter(real[:, 0], real[:, 1], s=4, color=REAL_COLOR, alpha=0.5, label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=6, color=FAKE_COLOR, alpha=0.8, label="generated")
+    if arrows and "field" in snap:
+        p, v = snap["field_at"].numpy(), snap["field"].numpy()
+        ax.quiver(p[:, 0], p[:, 1], v[:, 0], v[:, 1], color="k", alpha=0.6, width=0.004,
+                  angles="xy", scale_units="xy", scale=None)
+    ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([]), ax.set_yticks([])
+    return ax
+
+
+def figure_png(fig, dpi=72):
+    """Render a figure to PNG bytes and close it (frames for `ganlib.widgets`)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def training_frames(run, draw, dpi=60, figsize=(9, 3.2), history=True):
+    """One PNG per snapshot of `run`: `draw(ax, snap)` on the left, and the training curves up
+    to that snapshot's step on the right. Returns (frames, steps)."""
+    import matplotlib.pyplot as plt
+
+    frames = []
+    for snap in run.snapshots:
+        if history:
+            fig = plt.figure(figsize=figsize)
+            ax = fig.add_axes([0.0, 0.05, 0.3, 0.85])
+            axes = [fig.add_axes([0.38, 0.15, 0.27, 0.75]), fig.add_axes([0.72, 0.15, 0.27, 0.75])]
+            plot_history(run.history, axes=axes, upto=snap["step"])
+        else:
+            fig, ax = plt.subplots(figsize=(figsize[1], figsize[1]))
+        draw(ax, snap)
+        ax.set_title(f"step {snap['step']}", fontsize=10)
+        frames.append(figure_png(fig, dpi=dpi))
+    return frames, [s["step"] for s in run.snapshots]

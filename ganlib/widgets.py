@@ -1,0 +1,61 @@
+"""The scrub-through-training widget: a play button, a slider over training steps, and the
+frame at that step (samples or a GAN-Lab view, with the loss curves up to that step).
+
+It has to work in three places, which is why it is built the way it is:
+
+1. A live Jupyter kernel with ipywidgets 8.
+2. Colab, which ships ipywidgets 7.7 and cannot display 8.
+3. The static built book, offline, with no Python behind the page.
+
+For (3) the frames cannot be drawn on demand: every frame is rendered once, up front, to a PNG
+held by an `Image` widget, and the wiring is done in the browser with `jslink`:
+Play.value -> SelectionSlider.index -> Stack.selected_index. The notebook stores the widget
+state, and the vendored html-manager replays it in the page, links included. With ipywidgets 7
+there is no `Stack`, so the widget falls back to one `Image` whose value a Python observer
+swaps: that needs a kernel, which Colab has.
+
+Mark notebook cells that display it with `# NBVAL_IGNORE_OUTPUT`: nbval compares widget reprs
+as text, and model ids differ on every run.
+"""
+
+import ipywidgets as W
+
+from . import viz
+
+
+def ipywidgets_major():
+    return int(W.__version__.split(".")[0])
+
+
+def scrubber(frames, steps, interval=400, description="step"):
+    """A widget that scrubs through `frames` (PNG bytes), one per training step in `steps`."""
+    if len(frames) != len(steps) or not frames:
+        raise ValueError(f"need one frame per step and at least one: got {len(frames)} frames "
+                         f"for {len(steps)} steps")
+    options = [(f"{s:,}", i) for i, s in enumerate(steps)]
+    slider = W.SelectionSlider(options=options, value=0, description=description,
+                               continuous_update=True, layout=W.Layout(width="60%"))
+    play = W.Play(min=0, max=len(frames) - 1, step=1, interval=interval, value=0,
+                  description="play")
+    W.jslink((play, "value"), (slider, "index"))
+    images = [W.Image(value=f, format="png") for f in frames]
+    if hasattr(W, "Stack"):  # ipywidgets >= 8: switch frames in the browser
+        view = W.Stack(images, selected_index=0)
+        W.jslink((slider, "index"), (view, "selected_index"))
+    else:  # ipywidgets 7 (Colab): one image, its value swapped by the kernel
+        view = images[0]
+
+        def show(change):
+            view.value = frames[change["new"]]
+
+        slider.observe(show, names="index")
+    box = W.VBox([W.HBox([play, slider]), view])
+    box.add_class("ganlib-scrubber")
+    return box
+
+
+def training_scrubber(run, draw, dpi=60, history=True, interval=400):
+    """`scrubber` over a `Run`'s snapshots: `draw(ax, snapshot)` on the left of each frame,
+    the loss and D-output curves up to that step on the right."""
+    frames, steps = viz.training_frames(run, draw, dpi=dpi, history=history)
+    return scrubber(frames, steps, interval=interval)
