@@ -51,7 +51,9 @@ class Mixture1D:
         return (torch.tensor(self.means)[k] + torch.tensor(self.stds)[k] * eps).unsqueeze(1)
 
     def pdf(self, x):
-        x = torch.as_tensor(x, dtype=torch.float)
+        """The density at `x`, in x's floating dtype (float64 keeps far tails from underflowing)."""
+        x = torch.as_tensor(x)
+        x = x if x.is_floating_point() else x.float()
         out = torch.zeros_like(x)
         for m, s, w in zip(self.means, self.stds, self.weights):
             out += w * torch.exp(-0.5 * ((x - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
@@ -63,18 +65,26 @@ def _mixture2d(centres, n, std, generator):
     return centres[k] + std * torch.randn(n, 2, generator=generator)
 
 
+def ring_centres(modes=8, radius=0.8):
+    """(modes, 2) centres evenly spaced on a circle."""
+    angles = torch.arange(modes) * (2 * math.pi / modes)
+    return radius * torch.stack([angles.cos(), angles.sin()], 1)
+
+
+def grid_centres(side=5, extent=0.8):
+    """(side^2, 2) centres on a grid spanning [-extent, extent]^2."""
+    ticks = torch.linspace(-extent, extent, side)
+    return torch.cartesian_prod(ticks, ticks)
+
+
 def ring2d(n, modes=8, radius=0.8, std=0.03, generator=None):
     """`n` points (n, 2) from `modes` Gaussians evenly spaced on a circle."""
-    angles = torch.arange(modes) * (2 * math.pi / modes)
-    centres = radius * torch.stack([angles.cos(), angles.sin()], 1)
-    return _mixture2d(centres, n, std, generator)
+    return _mixture2d(ring_centres(modes, radius), n, std, generator)
 
 
 def grid2d(n, side=5, extent=0.8, std=0.03, generator=None):
     """`n` points (n, 2) from a side x side grid of Gaussians spanning [-extent, extent]^2."""
-    ticks = torch.linspace(-extent, extent, side)
-    centres = torch.cartesian_prod(ticks, ticks)
-    return _mixture2d(centres, n, std, generator)
+    return _mixture2d(grid_centres(side, extent), n, std, generator)
 
 
 # ----------------------------------------------------------------------------- MNIST family

@@ -99,21 +99,36 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None):
 
 
 def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
-               amp_dtype=None):
+               amp_dtype=None, updates="both"):
     """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
+
+    updates="d" or "g" performs only that player's update (the other is only evaluated), to
+    watch what each update does on its own.
 
     Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
     d_fake = mean D(G(z)) before the D update, d_fake_after = the same after it."""
+    if updates not in ("both", "d", "g"):
+        raise ValueError(f"updates must be 'both', 'd' or 'g', got {updates!r}")
     loss_fn = get_g_loss(g_loss) if isinstance(g_loss, str) else g_loss
     z = torch.randn(real.shape[0], G.nz, device=real.device)
-    with _autocast(real.device, amp_dtype):
+    with _autocast(real.device, amp_dtype), torch.set_grad_enabled(updates != "d"):
         fake = G(z)
     if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
         fake = fake.contiguous(memory_format=torch.channels_last)
-    loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(),
-                                              label_smoothing=label_smoothing,
-                                              amp_dtype=amp_dtype)
-    loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype)
+    if updates == "g":
+        with torch.no_grad(), _autocast(real.device, amp_dtype):
+            real_logits, fake_logits = D(real).float(), D(fake).float()
+        loss_d = d_loss(real_logits, fake_logits, label_smoothing)
+    else:
+        loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(),
+                                                  label_smoothing=label_smoothing,
+                                                  amp_dtype=amp_dtype)
+    if updates == "d":
+        with torch.no_grad(), _autocast(real.device, amp_dtype):
+            fake_logits_after = D(fake).float()
+        loss_g = loss_fn(fake_logits_after)
+    else:
+        loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype)
     return {"loss_d": loss_d, "loss_g": loss_g,
             "d_real": torch.sigmoid(real_logits).mean(),
             "d_fake": torch.sigmoid(fake_logits).mean(),
@@ -129,6 +144,7 @@ class FitConfig:
     batch_size: int = 128  # images per step
     g_loss: str = "nonsaturating"  # generator loss: "nonsaturating" or "minimax" (saturating)
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    updates: str = "both"  # "both", or "d" / "g" to update only that player
     n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
     snapshot_every: int = 0  # steps between snapshots; 0 keeps only the first and the last
     sync_every: int = 25  # steps between host syncs (history flush, progress-bar text)
@@ -258,7 +274,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
             if channels_last and real.dim() == 4:
                 real = real.contiguous(memory_format=torch.channels_last)
             stats = train_step(Gc, Dc, opt_g, opt_d, real, g_loss=cfg.g_loss,
-                               label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype)
+                               label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
+                               updates=cfg.updates)
             run.step += 1
             pending.append(torch.stack([stats[m] for m in METRICS]))
             bar.update(real.shape[0])

@@ -36,3 +36,13 @@ def describe_device(device):
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return device.type
+
+
+def show_source(obj):
+    """Display `obj`'s source code (a function, class or module) as a highlighted block, so a
+    chapter shows the library code it runs instead of a copy of it."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")

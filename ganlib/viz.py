@@ -125,7 +125,7 @@ def figure_png(fig, dpi=72):
     return buf.getvalue()
 
 
-def training_frames(run, draw, dpi=60, figsize=(9, 3.2), history=True):
+def training_frames(run, draw, dpi=64, figsize=(9, 3.2), history=True):
     """One PNG per snapshot of `run`: `draw(ax, snap)` on the left, and the training curves up
     to that snapshot's step on the right. Returns (frames, steps)."""
     import matplotlib.pyplot as plt
@@ -135,7 +135,7 @@ def training_frames(run, draw, dpi=60, figsize=(9, 3.2), history=True):
         if history:
             fig = plt.figure(figsize=figsize)
             ax = fig.add_axes([0.0, 0.05, 0.3, 0.85])
-            axes = [fig.add_axes([0.38, 0.15, 0.27, 0.75]), fig.add_axes([0.72, 0.15, 0.27, 0.75])]
+            axes = [fig.add_axes([0.43, 0.15, 0.25, 0.75]), fig.add_axes([0.75, 0.15, 0.25, 0.75])]
             plot_history(run.history, axes=axes, upto=snap["step"])
         else:
             fig, ax = plt.subplots(figsize=(figsize[1], figsize[1]))

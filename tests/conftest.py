@@ -6,6 +6,10 @@
   178x218 RGB JPEGs, the size of CelebA's aligned images.
 """
 
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +60,19 @@ def tiny_images():
     """64 random images in [-1, 1] for quick training runs, as uint8 (N, 1, 28, 28)."""
     g = torch.Generator().manual_seed(0)
     return torch.randint(0, 256, (64, 1, 28, 28), generator=g, dtype=torch.uint8)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_tool(path, why):
+    """The path of an external tool; skip on a reader's machine if missing, fail in CI."""
+    found = shutil.which(path)
+    if found is None:
+        msg = f"{path} not found ({why}); on Debian: apt-get install chromium chromium-driver"
+        if IN_CI:
+            pytest.fail(msg + " - .ci/run should have installed it")
+        pytest.skip(msg)
+    return found

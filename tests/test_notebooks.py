@@ -1,0 +1,107 @@
+"""The committed chapters: clean, honest records of a full run, rerunnable by papermill, and
+checked by nbval with small parameters injected the way a reader's papermill rerun injects them."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import yaml
+
+from conftest import CHAPTERS, ROOT
+
+# Small parameters for CI, per chapter: the same names a reader passes to papermill.
+CI_PARAMETERS = {
+    "01_minimax": {"steps_1d": 200, "steps_2d": 300, "probe_steps": 300, "solo_steps": 40,
+                   "snapshot_every": 100},
+}
+MAX_BYTES = 5 * 1024 * 1024
+ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/tmp/|/work/|/Users/|[A-Z]:\\\\)")
+
+pytestmark = pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_chapters_exist_and_are_in_the_toc(path):
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for c in toc["chapters"]]
+    assert f"book/{path.stem}" in files
+
+
+def test_ran_top_to_bottom_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    counts = [c.execution_count for c in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), "not one clean top-to-bottom run"
+    errors = [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors[0].get("ename")
+    # a default run: papermill records the parameters it injected, and there were none
+    assert nb.metadata.papermill.parameters == {}
+
+
+def test_outputs_hold_no_machine_paths_and_fit_the_size(path):
+    nb = nbformat.read(path, as_version=4)
+    text = json.dumps([c.outputs for c in code_cells(nb)])
+    hits = ABSOLUTE_PATH.findall(text)
+    assert not hits, f"absolute paths in outputs: {hits[:3]}"
+    assert str(ROOT) not in json.dumps(nb.metadata)
+    assert path.stat().st_size < MAX_BYTES
+
+
+def test_parameters_cell_is_typed_and_commented(path):
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1
+    first_code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "colab" in first_code[0].metadata.get("tags", []), "the Colab setup cell comes first"
+    assert first_code[1] is cells[0], "the parameters cell comes right after it"
+    lines = [ln for ln in cells[0].source.splitlines() if ln.strip()]
+    for line in lines:
+        assert re.match(r"^\w+: (int|float|str|bool) = .+  # \S", line), line
+    help_text = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)],
+                               capture_output=True, text=True, check=True).stdout
+    for line in lines:
+        name, type_ = re.match(r"^(\w+): (\w+)", line).groups()
+        assert re.search(rf"{name}: {type_} \(default", help_text), name
+
+
+def test_colab_cell_installs_from_the_configured_repository(path):
+    nb = nbformat.read(path, as_version=4)
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    colab = code_cells(nb)[0].source
+    assert f'REPO = "{url}"' in colab
+    assert "ipywidgets" not in colab.replace("ipywidgets (7.7)", ""), "never upgrade ipywidgets"
+
+
+def test_widget_views_have_saved_state(path):
+    nb = nbformat.read(path, as_version=4)
+    views = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"]
+             for c in code_cells(nb) for o in c.outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    if views:
+        state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+        assert all(v in state for v in views)
+        for c in code_cells(nb):
+            if any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                   for o in c.outputs):
+                assert c.source.startswith("# NBVAL_IGNORE_OUTPUT"), c.source[:60]
+
+
+def test_chapter_under_nbval(path, tmp_path):
+    params = CI_PARAMETERS[path.stem]
+    prepared = tmp_path / path.name
+    args = [sys.executable, "-m", "papermill", str(path), str(prepared), "--prepare-only",
+            "-p", "out_dir", str(tmp_path / "out")]
+    for k, v in params.items():
+        args += ["-p", k, str(v)]
+    subprocess.run(args, check=True, capture_output=True)
+    env = dict(os.environ, MPLBACKEND="Agg")
+    res = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider",
+                          "-q", str(prepared), "--rootdir", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
