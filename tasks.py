@@ -1,7 +1,7 @@
 """The book's two commands, with nothing but Python needed to start them.
 
-    python tasks.py book    # build the book into _build/html (the main job)
-    python tasks.py test    # run every test: ganlib, the notebooks (nbval), the built book
+    python3 tasks.py book    # build the book into _build/html (the main job)
+    python3 tasks.py test    # run every test: ganlib, the notebooks (nbval), the built book
 
 Both first make sure a virtual environment with requirements.txt exists: the one you are in,
 or ./.venv, created on first use. Extra arguments after `test` go to pytest.
@@ -51,8 +51,12 @@ def setup():
 def book():
     py = setup()
     # -W: a warning (a broken reference, a missing file) fails the build.
-    return subprocess.run([py, "-m", "jupyter_book", "build", str(ROOT), "-W", "--keep-going"],
-                          cwd=ROOT).returncode
+    cli = "from jupyter_book.cli.main import main; main()"  # jupyter-book 1.x has no __main__
+    rc = subprocess.run([py, "-c", cli, "build", str(ROOT), "-W", "--keep-going"],
+                        cwd=ROOT).returncode
+    if rc == 0:
+        print(f"open {ROOT / '_build' / 'html' / 'index.html'} in a browser; it works offline")
+    return rc
 
 
 def test(args):
