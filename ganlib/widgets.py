@@ -37,11 +37,11 @@ def scrubber(frames, steps, interval=400, description="step"):
                                continuous_update=True, layout=W.Layout(width="60%"))
     play = W.Play(min=0, max=len(frames) - 1, step=1, interval=interval, value=0,
                   description="play")
-    W.jslink((play, "value"), (slider, "index"))
+    links = [W.jslink((play, "value"), (slider, "index"))]
     images = [W.Image(value=f, format="png") for f in frames]
     if hasattr(W, "Stack"):  # ipywidgets >= 8: switch frames in the browser
         view = W.Stack(images, selected_index=0)
-        W.jslink((slider, "index"), (view, "selected_index"))
+        links.append(W.jslink((slider, "index"), (view, "selected_index")))
     else:  # ipywidgets 7 (Colab): one image, its value swapped by the kernel
         view = images[0]
 
@@ -51,6 +51,7 @@ def scrubber(frames, steps, interval=400, description="step"):
         slider.observe(show, names="index")
     box = W.VBox([W.HBox([play, slider]), view])
     box.add_class("ganlib-scrubber")
+    box.links = links  # the browser-side wiring, kept for inspection
     return box
 
 

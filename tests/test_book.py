@@ -12,6 +12,7 @@ import time
 
 import nbformat
 import pytest
+import yaml
 
 from conftest import CHAPTERS, ROOT, require_tool
 
@@ -45,6 +46,9 @@ def test_pages_load_one_vendored_widget_manager(built, chapter):
     external = [s for s in srcs if s.startswith(("http:", "https:", "//"))]
     assert not external, f"scripts from the network: {external}"
     assert html.count('type="application/vnd.jupyter.widget-state+json"') <= 1
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    colab = "https://colab.research.google.com/github/" + url.split("github.com/")[1]
+    assert f"{colab}/blob/main/book/{chapter.stem}.ipynb" in html, "no Colab launch button"
 
 
 @pytest.fixture(scope="module")

@@ -166,3 +166,28 @@ def test_checkpoint_carries_everything_and_rebuilds_the_generator(tmp_path):
     assert x.shape == (5, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
     G.eval()
     assert torch.equal(x, G.sample(5, seed=0))
+
+
+def test_fast_path_flags_run_on_a_cpu():
+    """bf16 autocast and channels_last are the CUDA defaults; forced on a CPU they still train."""
+    data = torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8)
+    G, D, og, od = dcgan_pair()
+    run = fit(G, D, og, od, data, FitConfig(steps=3, batch_size=16, progress=False, amp=True,
+                                            channels_last=True))
+    assert all(torch.isfinite(torch.tensor(v)).all() for v in run.history.values())
+    assert next(G.parameters()).dtype == torch.float32  # autocast never casts the weights
+    conv = next(m for m in D.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_updates_one_player_only():
+    data = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    for updates, frozen in (("d", "G"), ("g", "D")):
+        G, D, og, od = mlp_pair()
+        before = {"G": params(G), "D": params(D)}
+        fit(G, D, og, od, data, FitConfig(steps=3, batch_size=16, progress=False, updates=updates))
+        after = {"G": params(G), "D": params(D)}
+        moved = "D" if frozen == "G" else "G"
+        assert same(after[frozen], before[frozen]) and not same(after[moved], before[moved])
+    with pytest.raises(ValueError, match="updates"):
+        train_step(G, D, og, od, data[:4].float(), updates="both!")

@@ -1,0 +1,83 @@
+"""The scrubber's structure and its ipywidgets 7 (Colab) fallback; the browser test in
+test_book.py checks that it works in the static page."""
+
+import subprocess
+import sys
+
+import ipywidgets as W
+import pytest
+import torch
+
+from ganlib import FitConfig, ToyDiscriminator, ToyGenerator, fit, gan_lab_snapshot, make_adam
+from ganlib import ring2d, set_seed, viz, widgets
+from conftest import IN_CI
+
+PNG = [bytes([137, 80, 78, 71]) + bytes([i]) for i in range(3)]  # three distinct "frames"
+
+
+def parts(box):
+    (play, slider), view = box.children[0].children, box.children[1]
+    return play, slider, view
+
+
+def test_scrubber_links_play_slider_and_frames_in_the_browser():
+    box = widgets.scrubber(PNG, [0, 50, 100])
+    play, slider, view = parts(box)
+    assert isinstance(play, W.Play) and play.max == 2
+    assert [label for label, _ in slider.options] == ["0", "50", "100"]
+    assert isinstance(view, W.Stack) and [c.value for c in view.children] == PNG
+    pairs = {((l.source[0].model_id, l.source[1]), (l.target[0].model_id, l.target[1]))
+             for l in box.links}
+    assert ((play.model_id, "value"), (slider.model_id, "index")) in pairs
+    assert ((slider.model_id, "index"), (view.model_id, "selected_index")) in pairs
+
+
+def test_scrubber_without_stack_swaps_one_image_from_python(monkeypatch):
+    monkeypatch.delattr(W, "Stack")  # what ipywidgets 7 (Colab) looks like
+    box = widgets.scrubber(PNG, [0, 50, 100])
+    _, slider, view = parts(box)
+    assert isinstance(view, W.Image) and view.value == PNG[0]
+    slider.index = 2
+    assert view.value == PNG[2]
+
+
+def test_scrubber_rejects_mismatched_frames():
+    with pytest.raises(ValueError, match="one frame per step"):
+        widgets.scrubber(PNG, [0, 1])
+
+
+def test_training_scrubber_renders_one_png_per_snapshot():
+    set_seed(0)
+    G, D = ToyGenerator(), ToyDiscriminator()
+    run = fit(G, D, make_adam(G), make_adam(D), ring2d(512),
+              FitConfig(steps=6, batch_size=64, snapshot_every=3, n_fixed=50, progress=False),
+              snapshot_fn=gan_lab_snapshot(resolution=8, arrows=4))
+    frames, steps = viz.training_frames(run, lambda ax, s: viz.plot_toy(s, ring2d(100), ax=ax))
+    assert steps == [0, 3, 6] and all(f.startswith(b"\x89PNG") for f in frames)
+    box = widgets.training_scrubber(run, lambda ax, s: viz.plot_toy(s, ring2d(100), ax=ax))
+    assert len(parts(box)[2].children) == 3
+
+
+def test_works_with_colab_ipywidgets_7(tmp_path):
+    """Install Colab's ipywidgets 7.7.1 beside ganlib and build a scrubber with it."""
+    target = tmp_path / "site"
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                          str(target), "ipywidgets==7.7.1", "ipython_genutils"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        msg = f"could not install ipywidgets 7.7.1 from PyPI: {pip.stderr[-300:]}"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    code = (
+        "import ipywidgets as W; assert W.__version__ == '7.7.1', W.__version__\n"
+        "from ganlib import widgets\n"
+        "box = widgets.scrubber([b'a', b'b'], [0, 10])\n"
+        "(play, slider), view = box.children[0].children, box.children[1]\n"
+        "assert isinstance(view, W.Image) and view.value == b'a'\n"
+        "slider.index = 1\n"
+        "assert view.value == b'b'\n"
+        "print('ok')\n")
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
