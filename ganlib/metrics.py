@@ -1,12 +1,126 @@
 """Sample-quality measures.
 
+* `frechet_distance`: the Fréchet distance between two Gaussians fitted to feature sets,
+  ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) (Heusel et al. 2017, "GANs Trained by a
+  Two Time-Scale Update Rule Converge to a Local Nash Equilibrium", arXiv:1706.08500). FID uses
+  Inception features; on MNIST-like data we use a small classifier trained on the same data
+  (`Classifier`, `train_classifier`, `features`), which needs no download. Its numbers are
+  comparable only with the same classifier, so always print the real-vs-real floor beside them.
+* `class_coverage`: how many classes the samples hit, by that classifier's predictions, and
+  the KL divergence of their class histogram to uniform (0 when all classes are equally
+  frequent, log K when everything is one class).
+* `nearest_neighbours`: the memorisation check, each sample's closest training image.
 * `toy_mode_coverage`: for mixtures of Gaussians (the ring and the grid), how many modes the
   generator hits and what fraction of its samples are "high quality", i.e. within 3 standard
-  deviations of some mode: the measure of Srivastava et al. 2017 (VEEGAN, arXiv:1705.07761)
-  and Metz et al. 2017 (Unrolled GANs, arXiv:1611.02163).
+  deviations of some mode (Srivastava et al. 2017, VEEGAN, arXiv:1705.07761; Metz et al. 2017,
+  Unrolled GANs, arXiv:1611.02163).
 """
 
+import math
+
 import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import to_unit_range
+
+
+def frechet_distance(feat_a, feat_b):
+    """Fréchet distance between Gaussians fitted to `feat_a` (N, d) and `feat_b` (M, d).
+
+    Computed in float64 with symmetric eigendecompositions: Tr((S_a S_b)^(1/2)) equals the sum
+    of the square roots of the eigenvalues of S_a^(1/2) S_b S_a^(1/2), which is symmetric."""
+    a, b = torch.as_tensor(feat_a).double(), torch.as_tensor(feat_b).double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    vals, vecs = torch.linalg.eigh(cov_a)
+    sqrt_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
+    cross = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
+    return ((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross).item()
+
+
+class Classifier(nn.Module):
+    """A small CNN for 28x28 (or 32x32) single-channel images, whose penultimate layer
+    (`feature_dim` units) provides the features for `frechet_distance`."""
+
+    def __init__(self, n_classes=10, nc=1, feature_dim=128):
+        super().__init__()
+        self.hparams = dict(n_classes=n_classes, nc=nc, feature_dim=feature_dim)
+        self.body = nn.Sequential(
+            nn.Conv2d(nc, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (B, 32, 14, 14)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (B, 64, 7, 7)
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # (B, 64 * 16)
+            nn.Linear(64 * 16, feature_dim), nn.ReLU(inplace=True),  # (B, feature_dim)
+        )
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))  # (B, n_classes) logits
+
+
+def train_classifier(images, labels, epochs=3, batch_size=64, lr=1e-3, device="cpu", seed=0):
+    """Train a `Classifier` on uint8 or [-1, 1] images (N, C, H, W) with integer labels."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = Classifier(n_classes=int(labels.max()) + 1, nc=images.shape[1]).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        perm = torch.randperm(len(images), generator=gen)
+        for k in range(0, len(images), batch_size):
+            idx = perm[k:k + batch_size]
+            x = to_unit_range(images[idx]).to(device)
+            loss = F.cross_entropy(model(x), labels[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model, images, batch_size=500):
+    """(features (N, feature_dim), logits (N, n_classes)) for uint8 or [-1, 1] images."""
+    device = next(model.parameters()).device
+    feats, logits = [], []
+    for k in range(0, len(images), batch_size):
+        h = model.body(to_unit_range(images[k:k + batch_size]).to(device).float())
+        feats.append(h.cpu())
+        logits.append(model.head(h).cpu())
+    return torch.cat(feats), torch.cat(logits)
+
+
+def accuracy(model, images, labels):
+    return (predict(model, images)[1].argmax(1) == labels).float().mean().item()
+
+
+def class_coverage(logits, n_classes=None, min_share=0.01):
+    """Classes hit by samples whose classifier logits are `logits` (N, K).
+
+    A class is hit if at least `min_share` of the samples are predicted as it. Returns
+    dict(classes=K, hit=int, kl_to_uniform=float (nats), histogram=list of K fractions)."""
+    k = n_classes or logits.shape[1]
+    hist = torch.bincount(logits.argmax(1), minlength=k).double() / len(logits)
+    nz = hist > 0
+    kl = (hist[nz] * (hist[nz] * k).log()).sum().item()
+    return {"classes": k, "hit": int((hist >= min_share).sum()), "kl_to_uniform": kl,
+            "max_kl": math.log(k), "histogram": hist.tolist()}
+
+
+def nearest_neighbours(queries, pool, batch_size=256):
+    """For each image in `queries` (N, ...), the index in `pool` (M, ...) of its nearest image
+    in pixel space (L2 on [-1, 1] values) and that distance. Returns (index (N,), dist (N,)).
+
+    A generator that memorised its training set produces samples whose nearest training image
+    is (almost) themselves; compare with the same distance for held-out real images."""
+    q = to_unit_range(queries).flatten(1).float()
+    p = to_unit_range(pool).flatten(1).float()
+    best_d, best_i = [], []
+    for k in range(0, len(q), batch_size):
+        d = torch.cdist(q[k:k + batch_size], p, compute_mode="donot_use_mm_for_euclid_dist")
+        dist, idx = d.min(1)
+        best_d.append(dist)
+        best_i.append(idx)
+    return torch.cat(best_i), torch.cat(best_d)
 
 
 def toy_mode_coverage(samples, centres, std, min_share=0.01):

@@ -1,4 +1,5 @@
-"""Seeding and device choice. Nothing here runs at import time: seeding is always explicit."""
+"""Seeding, device choice, latent-space helpers and `show_source`. Nothing here runs at import
+time: seeding is always explicit."""
 
 import random
 
@@ -28,6 +29,20 @@ def get_device(device="auto"):
     return device
 
 
+def fast_bf16(device):
+    """True where bf16 autocast runs natively, so it speeds training up: CUDA, and CPUs whose
+    oneDNN has bf16 instructions (AVX512-BF16, AMX). Elsewhere it would be emulated, slowly."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
 def describe_device(device):
     """A one-line description for the record: 'cuda (NVIDIA H100 ...)', 'cpu (2 threads)'."""
     device = torch.device(device)
@@ -46,3 +61,15 @@ def show_source(obj):
     from IPython.display import Markdown
 
     return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")
+
+
+def slerp(z0, z1, t):
+    """Spherical interpolation between latent vectors z0 and z1 (..., nz) at fractions t (T,).
+
+    Gaussian latents concentrate near a sphere; a straight line between two of them passes
+    through lower-norm points that G rarely saw in training, the arc does not (White 2016,
+    "Sampling Generative Networks", arXiv:1609.04468). Returns (T, ..., nz)."""
+    t = torch.as_tensor(t, dtype=z0.dtype).view(-1, *([1] * z0.dim()))
+    cos = (z0 * z1).sum(-1, keepdim=True) / (z0.norm(dim=-1, keepdim=True) * z1.norm(dim=-1, keepdim=True))
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)

