@@ -48,7 +48,7 @@ def run_chapter(name, tmp_path, params, out="out.ipynb"):
 
 DCGAN_SMALL = {"dataset": "celeba", "image_size": 32, "ngf": 8, "ndf": 8, "max_images": 0,
                "epochs": 5, "batch_size": 16, "snapshot_every": 2, "checkpoint_every": 2,
-               "n_eval": 32}
+               "n_eval": 32, "progress": False}
 
 
 def test_chapter3_trains_on_a_celeba_folder_saves_and_resumes(tmp_path):
