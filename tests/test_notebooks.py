@@ -16,8 +16,8 @@ from conftest import CHAPTERS, ROOT, write_celeba_layout, write_mnist_layout
 # Small parameters for CI, per chapter: the same names a reader passes to papermill.
 # "{tmp}" stands for the test's temporary folder.
 CI_PARAMETERS = {
-    "01_minimax": {"steps_1d": 200, "steps_2d": 300, "probe_steps": 300, "solo_steps": 40,
-                   "snapshot_every": 100},
+    "01_minimax": {"steps_1d": 200, "steps_2d": 300, "probe_steps": 300, "solo_from": 50,
+                   "solo_steps": 40, "snapshot_every": 100},
     "02_mnist": {"data_root": "{tmp}/data", "max_steps": 60, "snapshot_every": 20,
                  "n_eval": 200, "classifier_epochs": 1, "bench_steps": 0},
     # CelebA's code path, on a generated folder of 178x218 JPEGs in CelebA's layout
