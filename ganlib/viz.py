@@ -69,12 +69,11 @@ def plot_history(history, axes=None, upto=None, smooth=25):
 def _running_mean(y, k):
     if len(y) == 0 or k <= 1:
         return y
-    c = np.cumsum(np.insert(y, 0, 0.0))
-    out = np.empty_like(y)
-    for i in range(len(y)):  # a causal window: the curve at step s uses steps <= s only
-        lo = max(0, i + 1 - k)
-        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
-    return out
+    # a causal window: the curve at step s averages steps s-k+1 .. s (fewer at the start)
+    c = np.cumsum(np.insert(np.asarray(y, dtype=float), 0, 0.0))
+    i = np.arange(1, len(y) + 1)
+    lo = np.maximum(0, i - k)
+    return (c[i] - c[lo]) / (i - lo)
 
 
 def plot_toy(snap, real, ax=None, lim=1.2, arrows=True):

@@ -23,10 +23,6 @@ import ipywidgets as W
 from . import viz
 
 
-def ipywidgets_major():
-    return int(W.__version__.split(".")[0])
-
-
 def scrubber(frames, steps, interval=400, description="step"):
     """A widget that scrubs through `frames` (PNG bytes), one per training step in `steps`."""
     if len(frames) != len(steps) or not frames:
