@@ -117,7 +117,7 @@ def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size
 
     if celeba is None:
         celeba = Path(workdir) / "celeba"
-        _fake_celeba(celeba, n_images)
+        images.write_celeba_layout(celeba, n=n_images)
     tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
                     T.Normalize((0.5,) * 3, (0.5,) * 3)])
     ds = torchvision.datasets.ImageFolder(str(celeba), transform=tf)
@@ -143,19 +143,6 @@ def _rounds(classic, ours, rounds):
         a.append(classic())
         b.append(ours())
     return statistics.median(b), statistics.median(a)
-
-
-def _fake_celeba(root, n):
-    """n random-texture 178x218 JPEGs named like CelebA's, for timing only."""
-    import numpy as np
-    from PIL import Image
-
-    folder = Path(root) / images.CELEBA_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(1, n + 1):
-        img = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
-        Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
 
 
 def main(argv=None):

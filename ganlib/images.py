@@ -26,6 +26,24 @@ CELEBA_HELP = (
     "<data_root>/img_align_celeba/000001.jpg, 000002.jpg, ...")
 
 
+def write_celeba_layout(root, n=12, size=(178, 218), seed=0):
+    """Write `n` synthetic JPEGs of CelebA's size, named like its files (000001.jpg ...), under
+    `root/img_align_celeba`. For tests and timing only: a smooth colour ramp plus noise, which
+    decodes like a photo and differs per image. Returns `root`."""
+    from PIL import Image
+
+    folder = Path(root) / CELEBA_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w, h = size
+    for i in range(1, n + 1):
+        base = rng.integers(0, 256, 3)
+        ramp = np.linspace(0, 1, h)[:, None, None] * rng.integers(0, 128, 3)
+        img = np.clip(base + ramp + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
+    return root
+
+
 def list_images(root, subdir=CELEBA_DIR):
     """Sorted image paths in `root/subdir`, with errors that say how to fix the folder."""
     root = Path(root)

