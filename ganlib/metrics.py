@@ -4,8 +4,8 @@
   ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) (Heusel et al. 2017, "GANs Trained by a
   Two Time-Scale Update Rule Converge to a Local Nash Equilibrium", arXiv:1706.08500). FID uses
   Inception features; on MNIST-like data we use a small classifier trained on the same data
-  (`Classifier`, `train_classifier`, `features`), which needs no download. Its numbers are
-  comparable only with the same classifier, so always print the real-vs-real floor beside them.
+  (`ganlib.classifier`), which needs no download. Its numbers are comparable only with the
+  same classifier, so always print the real-vs-real floor beside them.
 * `class_coverage`: how many classes the samples hit, by that classifier's predictions, and
   the KL divergence of their class histogram to uniform (0 when all classes are equally
   frequent, log K when everything is one class).
@@ -19,9 +19,10 @@
 import math
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+# the feature classifier lives in its own module; these names are part of metrics' interface
+from .classifier import (Classifier, accuracy, cached_classifier, predict,  # noqa: F401
+                         train_classifier)
 from .data import to_unit_range
 
 
@@ -37,60 +38,6 @@ def frechet_distance(feat_a, feat_b):
     sqrt_a = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
     cross = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
     return ((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross).item()
-
-
-class Classifier(nn.Module):
-    """A small CNN for 28x28 (or 32x32) single-channel images, whose penultimate layer
-    (`feature_dim` units) provides the features for `frechet_distance`."""
-
-    def __init__(self, n_classes=10, nc=1, feature_dim=128):
-        super().__init__()
-        self.hparams = dict(n_classes=n_classes, nc=nc, feature_dim=feature_dim)
-        self.body = nn.Sequential(
-            nn.Conv2d(nc, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (B, 32, 14, 14)
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),  # (B, 64, 7, 7)
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # (B, 64 * 16)
-            nn.Linear(64 * 16, feature_dim), nn.ReLU(inplace=True),  # (B, feature_dim)
-        )
-        self.head = nn.Linear(feature_dim, n_classes)
-
-    def forward(self, x):
-        return self.head(self.body(x))  # (B, n_classes) logits
-
-
-def train_classifier(images, labels, epochs=3, batch_size=64, lr=1e-3, device="cpu", seed=0):
-    """Train a `Classifier` on uint8 or [-1, 1] images (N, C, H, W) with integer labels."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = Classifier(n_classes=int(labels.max()) + 1, nc=images.shape[1]).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(images), generator=gen)
-        for k in range(0, len(images), batch_size):
-            idx = perm[k:k + batch_size]
-            x = to_unit_range(images[idx]).to(device)
-            loss = F.cross_entropy(model(x), labels[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return model.eval()
-
-
-@torch.no_grad()
-def predict(model, images, batch_size=500):
-    """(features (N, feature_dim), logits (N, n_classes)) for uint8 or [-1, 1] images."""
-    device = next(model.parameters()).device
-    feats, logits = [], []
-    for k in range(0, len(images), batch_size):
-        h = model.body(to_unit_range(images[k:k + batch_size]).to(device).float())
-        feats.append(h.cpu())
-        logits.append(model.head(h).cpu())
-    return torch.cat(feats), torch.cat(logits)
-
-
-def accuracy(model, images, labels):
-    return (predict(model, images)[1].argmax(1) == labels).float().mean().item()
 
 
 def class_coverage(logits, n_classes=None, min_share=0.01):
@@ -137,3 +84,17 @@ def toy_mode_coverage(samples, centres, std, min_share=0.01):
     covered = int((counts >= min_share * len(samples)).sum())
     return {"modes": len(centres), "covered": covered,
             "high_quality": good.float().mean().item(), "counts": counts.tolist()}
+
+
+def wasserstein_1d(a, b):
+    """The 1-D Wasserstein-1 distance between the empirical distributions of `a` and `b`:
+    the area between their distribution functions, the integral of |F_a(x) - F_b(x)| dx.
+
+    Shifting every sample by delta gives exactly |delta|. Two finite samples of the same
+    distribution are not at 0: compare with the distance between two samples of the data."""
+    a = torch.as_tensor(a).double().flatten().sort().values
+    b = torch.as_tensor(b).double().flatten().sort().values
+    xs = torch.cat([a, b]).sort().values  # F_a - F_b is constant between consecutive points
+    cdf_a = torch.searchsorted(a, xs[:-1], right=True) / len(a)
+    cdf_b = torch.searchsorted(b, xs[:-1], right=True) / len(b)
+    return ((cdf_a - cdf_b).abs() * xs.diff()).sum().item()

@@ -17,18 +17,29 @@ step would stall the queue of kernels. `fit` gathers them and syncs once every `
 steps.
 
 `fit` adds epochs/steps, fixed-noise snapshots (they feed `ganlib.widgets`), a tqdm bar in
-img/s, a per-step callback, and checkpoints with exact resume (see `ganlib.checkpoint`).
+img/s, a per-step callback, and checkpoints with exact resume (`ganlib.resume`). Two options
+act on the whole run rather than on a step:
+
+* `FitConfig.ema`: an exponential moving average of G's weights (`ema_update`), which
+  snapshots, the checkpoint's generator and `load_generator` use. Averaging the iterates of a
+  game that circles its equilibrium instead of settling lands closer to it (Yazıcı et al.
+  2019, "The Unusual Effectiveness of Averaging in GAN Training", arXiv:1806.04498).
+* `FitConfig.lr_decay="linear"`: both learning rates fall linearly to 0 at the last step, so
+  the players' oscillation dies down instead of going on at full amplitude.
 """
 
 import contextlib
+import copy
+import numbers
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, model_record, save_checkpoint
+from . import resume
+from .checkpoint import save_checkpoint
 from .data import TensorBatches
 from .losses import d_loss
 from .losses import g_loss as get_g_loss
@@ -135,6 +146,32 @@ def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smooth
             "d_fake_after": torch.sigmoid(fake_logits_after).mean()}
 
 
+@torch.no_grad()
+def ema_update(G_ema, G, decay, step=None):
+    """G_ema <- decay * G_ema + (1 - decay) * G, parameter by parameter; buffers (BatchNorm's
+    running statistics) are copied. With `step` (updates done so far, from 0) the decay warms
+    up as min(decay, (1 + step) / (10 + step)), so early averages do not drag G's random
+    initial weights along for thousands of steps. decay = 0 copies G."""
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p.detach(), 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+def set_lr(opt, schedule, step, total):
+    """Apply the learning-rate `schedule` ("none" or "linear") for `step` of `total` steps,
+    from each parameter group's "initial_lr" (its lr when the run started; it is saved with
+    the optimizer's state, so a resumed run continues the same schedule)."""
+    for group in opt.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+        if schedule == "linear":
+            group["lr"] = group["initial_lr"] * (1.0 - step / total)
+        elif schedule != "none":
+            raise ValueError(f"lr_decay must be 'none' or 'linear', got {schedule!r}")
+
+
 # ----------------------------------------------------------------------------- fit
 
 @dataclass(frozen=True)
@@ -156,6 +193,9 @@ class FitConfig:
     channels_last: bool | None = None  # NHWC layout for conv models; None: on for CUDA
     compile: bool = False  # torch.compile G and D: slow first steps, faster after (CUDA)
     progress: bool = True  # a tqdm bar in images/s
+    ema: float = 0.0  # decay of the moving average of G's weights (0.999: ~1000 steps); 0: off
+    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
+    max_seconds: float = 0.0  # also stop after this much training time in this call; 0: no limit
 
 
 @dataclass
@@ -169,45 +209,18 @@ class Run:
     seconds: float = 0.0  # training wall time, resumed runs included
     images_per_second: float = 0.0  # throughput of the last fit call
     resumed_from: int | None = None  # the step a checkpoint restored, if any
+    G_ema: nn.Module | None = None  # the averaged generator when FitConfig.ema > 0
 
 
 def _snapshot(G, D, run, fn, device):
     modes = G.training, D.training
     G.eval(), D.eval()
-    with torch.no_grad():
-        snap = fn(G, D, run.fixed_noise.to(device))
-    G.train(modes[0]), D.train(modes[1])
+    try:
+        with torch.no_grad():
+            snap = fn(G, D, run.fixed_noise.to(device))
+    finally:  # an interrupt or an error mid-snapshot must not leave both models in eval mode
+        G.train(modes[0]), D.train(modes[1])
     run.snapshots.append({"step": run.step, **snap})
-
-
-def _state(G, D, opt_g, opt_d, run, cfg, meta):
-    rng = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {"format": 1, "generator": model_record(G), "discriminator": model_record(D),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng,
-            "step": run.step, "seconds": run.seconds, "fixed_noise": run.fixed_noise,
-            "history": run.history, "snapshots": run.snapshots, "config": asdict(cfg),
-            "meta": meta or {}}
-
-
-def _restore(G, D, opt_g, opt_d, path, device):
-    ckpt = load_checkpoint(path, map_location="cpu")
-    for name, model in (("generator", G), ("discriminator", D)):
-        rec = ckpt[name]
-        if rec["hparams"] != dict(model.hparams):
-            raise ValueError(
-                f"the checkpoint {str(path)!r} holds a {name} built with {rec['hparams']}, "
-                f"not {dict(model.hparams)}: delete it, or point checkpoint_path elsewhere")
-        model.load_state_dict(rec["state"])
-    opt_g.load_state_dict(ckpt["opt_g"])
-    opt_d.load_state_dict(ckpt["opt_d"])
-    torch.set_rng_state(ckpt["rng"]["cpu"])
-    if "cuda" in ckpt["rng"] and device.type == "cuda":
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    return Run(history=ckpt["history"], snapshots=ckpt["snapshots"],
-               fixed_noise=ckpt["fixed_noise"], step=ckpt["step"], seconds=ckpt["seconds"],
-               resumed_from=ckpt["step"])
 
 
 def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapshot,
@@ -220,34 +233,63 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
       eval mode, under no_grad); the default keeps G's samples.
     callback(step, stats): called after every step with the step's detached tensors.
     meta: a dict stored in checkpoints (the chapter's parameters, the data's source...).
+
+    With cfg.resume and a checkpoint at cfg.checkpoint_path, the run continues the saved one
+    exactly, or stops before any change: other settings (models, FitConfig, optimizers, meta)
+    or a checkpoint past the step total raise a ValueError that lists them
+    (`ganlib.resume.check_resume`).
     """
     if (cfg.epochs is None) == (cfg.steps is None):
         raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps")
+    for name in ("epochs", "steps", "batch_size"):  # True is an int in Python; 0.5 is no count
+        n = getattr(cfg, name)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
+                              or n < 1):
+            raise ValueError(f"FitConfig.{name} must be a whole number >= 1, got {n!r}")
     device = next(G.parameters()).device
     on_cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if (on_cuda if cfg.amp is None else cfg.amp) else None
     batches = data if hasattr(data, "epoch") else TensorBatches(data, cfg.batch_size, device,
                                                                seed=cfg.seed)
-    total = cfg.steps if cfg.steps is not None else cfg.epochs * len(batches)
+    total = int(cfg.steps) if cfg.steps is not None else int(cfg.epochs) * len(batches)
+    if total < 1:
+        raise ValueError(f"FitConfig.epochs={cfg.epochs} gives no steps: the data has no batches")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
+    for opt in (opt_g, opt_d):  # checks lr_decay; records initial_lr, compared on resume
+        set_lr(opt, cfg.lr_decay, 0, total)
+    G_ema = None
+    if cfg.ema > 0:  # a copy that never trains: sampled from, checkpointed as "generator"
+        G_ema = copy.deepcopy(G).eval()
+        requires_grad(G_ema, False)
+    sampler = G if G_ema is None else G_ema  # what snapshots show
 
     run = None
     ckpt_path = cfg.checkpoint_path
     if ckpt_path and cfg.resume and _exists(ckpt_path):
-        run = _restore(G, D, opt_g, opt_d, ckpt_path, device)
+        # before restore, which overwrites the optimizers' settings and the models' weights
+        resume.check_resume(ckpt_path, cfg, G, D, opt_g, opt_d, meta, total)
+        ckpt = resume.restore(G, D, opt_g, opt_d, ckpt_path, device, G_ema)
+        run = Run(history=ckpt["history"], snapshots=ckpt["snapshots"],
+                  fixed_noise=ckpt["fixed_noise"], step=ckpt["step"], seconds=ckpt["seconds"],
+                  resumed_from=ckpt["step"])
     if run is None:
         gen = torch.Generator().manual_seed(cfg.seed)
         run = Run(fixed_noise=torch.randn(cfg.n_fixed, G.nz, generator=gen))
-        _snapshot(G, D, run, snapshot_fn, device)
+        _snapshot(sampler, D, run, snapshot_fn, device)
+    run.G_ema = G_ema
 
     channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
     if channels_last and has_conv(G):
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
+        for model in (G, D, G_ema):
+            if model is not None:
+                model.to(memory_format=torch.channels_last)
     Gc, Dc = (torch.compile(G), torch.compile(D)) if cfg.compile else (G, D)
 
     def checkpoint():
         if ckpt_path:
-            save_checkpoint(_state(G, D, opt_g, opt_d, run, cfg, meta), ckpt_path)
+            state = resume.training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema)
+            save_checkpoint(state, ckpt_path)
 
     from tqdm.auto import tqdm
     bar = tqdm(total=total * cfg.batch_size, initial=run.step * cfg.batch_size, unit="img",
@@ -269,24 +311,32 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     start_step = run.step
     call_t0 = t0 = time.perf_counter()
     epoch, k = divmod(run.step, len(batches))
-    while run.step < total:
+    last = run.step >= total
+    while not last:
         for real in batches.epoch(epoch, start=k):
             if channels_last and real.dim() == 4:
                 real = real.contiguous(memory_format=torch.channels_last)
+            if cfg.lr_decay != "none":
+                for opt in (opt_g, opt_d):
+                    set_lr(opt, cfg.lr_decay, run.step, total)
             stats = train_step(Gc, Dc, opt_g, opt_d, real, g_loss=cfg.g_loss,
                                label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
                                updates=cfg.updates)
+            if G_ema is not None:
+                ema_update(G_ema, G, cfg.ema, run.step)
             run.step += 1
             pending.append(torch.stack([stats[m] for m in METRICS]))
             bar.update(real.shape[0])
             if callback is not None:
                 callback(run.step, stats)
-            last = run.step == total
+            last = run.step >= total  # never overshoots, whatever the batches yield
+            if cfg.max_seconds and time.perf_counter() - call_t0 >= cfg.max_seconds:
+                last = True  # out of time: the end of the run, snapshot and checkpoint included
             if len(pending) >= cfg.sync_every or last:
                 flush()
             if last or (cfg.snapshot_every and run.step % cfg.snapshot_every == 0):
                 flush()
-                _snapshot(G, D, run, snapshot_fn, device)
+                _snapshot(sampler, D, run, snapshot_fn, device)
             if last or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
                 flush()
                 run.seconds += time.perf_counter() - t0

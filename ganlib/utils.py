@@ -14,18 +14,37 @@ def set_seed(seed):
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+def _mps_available():
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def get_device(device="auto"):
-    """`torch.device` for `device`; "auto" picks cuda, then mps, then cpu."""
+    """`torch.device` for `device`; "auto" picks cuda, then mps, then cpu.
+
+    A device this machine lacks fails here, with what to use instead, rather than deep inside
+    the first `.to(device)`."""
     if device in (None, "auto"):
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(device)
+    asked = device
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {asked!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {str(device)!r} was asked for, but CUDA is not available; "
                            f"use device='auto' or 'cpu'")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise RuntimeError(f"device {str(device)!r} was asked for, but this machine has "
+                           f"{torch.cuda.device_count()} CUDA device(s), numbered from 0")
+    if device.type == "mps" and not _mps_available():
+        raise RuntimeError(f"device {str(device)!r} (Apple's GPU) was asked for, but MPS is not "
+                           f"available here; use device='auto' or 'cpu'")
     return device
 
 

@@ -51,8 +51,8 @@ def scrubber(frames, steps, interval=400, description="step"):
     return box
 
 
-def training_scrubber(run, draw, dpi=64, history=True, interval=400):
+def training_scrubber(run, draw, dpi=100, history=True, interval=400, figsize=(10, 3.4)):
     """`scrubber` over a `Run`'s snapshots: `draw(ax, snapshot)` on the left of each frame,
     the loss and D-output curves up to that step on the right."""
-    frames, steps = viz.training_frames(run, draw, dpi=dpi, history=history)
+    frames, steps = viz.training_frames(run, draw, dpi=dpi, history=history, figsize=figsize)
     return scrubber(frames, steps, interval=interval)

@@ -142,3 +142,151 @@ def test_mnist_reads_gzipped_idx_files_as_distributed(tmp_path):
         f.unlink()
     d = load_mnist(tmp_path, "fashion-mnist", train=True, download=False)
     assert d.images.shape == (50, 1, 28, 28)
+
+
+def idx_raw(tmp_path, folder="MNIST"):
+    return write_mnist_layout(tmp_path, folder=folder, n_train=50, n_test=10) / folder / "raw"
+
+
+def test_a_truncated_idx_file_stops_with_its_size_not_the_fallback(tmp_path, capsys):
+    raw = idx_raw(tmp_path)
+    f = raw / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:20_000])
+    with pytest.raises(data.DataFileError) as e:
+        data.mnist_splits(tmp_path, "mnist", download=False)
+    msg = str(e.value)
+    assert "train-images-idx3-ubyte is broken: it has 20,000 bytes" in msg
+    assert "its header (50 x 28 x 28) says 39,216" in msg  # 16 + 50 * 784
+    assert "delete it, then download it again" in msg and "not found" not in msg
+    assert "FALLING BACK" not in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_idx_is_named(tmp_path):
+    raw = idx_raw(tmp_path)
+    (raw / "t10k-labels-idx1-ubyte").write_text("<html>404 Not Found</html>")
+    with pytest.raises(data.DataFileError, match=r"t10k-labels-idx1-ubyte is not an IDX file "
+                                                 r"\(26 bytes"):
+        load_mnist(tmp_path, "mnist", train=False)
+
+
+@pytest.mark.parametrize("damage,want", [
+    ("truncated gz", r"train-labels-idx1-ubyte.gz \(\d+ bytes\) cannot be unpacked \(EOFError"),
+    ("not gzip", r"train-labels-idx1-ubyte.gz \(9 bytes\) cannot be unpacked \(BadGzipFile"),
+    ("short content", r"train-labels-idx1-ubyte.gz, unpacked, is broken: it has 30 bytes, but "
+                      r"its header \(50\) says 58"),
+])
+def test_a_broken_gz_is_named_and_leaves_no_temporary_file(tmp_path, damage, want):
+    import gzip
+
+    raw = idx_raw(tmp_path, "FashionMNIST")
+    plain = raw / "train-labels-idx1-ubyte"
+    packed = raw / "train-labels-idx1-ubyte.gz"
+    whole = gzip.compress(plain.read_bytes())
+    packed.write_bytes({"truncated gz": whole[:len(whole) // 2], "not gzip": b"not gzip!",
+                        "short content": gzip.compress(plain.read_bytes()[:30])}[damage])
+    plain.unlink()
+    with pytest.raises(data.DataFileError, match=want) as e:
+        data.mnist_splits(tmp_path, "fashion-mnist", download=False)
+    assert "download it again" in str(e.value)
+    assert sorted(p.name for p in raw.iterdir() if p.name.startswith(".")) == []
+    assert not plain.exists()
+
+
+def test_the_fallback_banner_carries_the_whole_error_with_relative_paths(tmp_path, monkeypatch,
+                                                                         capsys):
+    import torchvision
+
+    def offline(root, train, download):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried "
+                           "https://mirror.example/, got:\n<urlopen error offline>\n")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    monkeypatch.chdir(tmp_path)
+    data.mnist_splits("data", "mnist", download=True)
+    err = capsys.readouterr().err
+    assert ("mnist not found under data/MNIST/raw (could not be downloaded; RuntimeError: "
+            "Error downloading train-images-idx3-ubyte.gz: Tried https://mirror.example/, "
+            "got: <urlopen error offline>). Put the four IDX files") in err
+    assert "FALLING BACK" in err and str(tmp_path) not in err
+
+
+def test_tensor_batches_reject_a_batch_size_below_one():
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1, got 0"):
+        TensorBatches(torch.zeros(4, 1, 2, 2), batch_size=0)
+
+
+def test_a_truncated_cache_is_rebuilt_with_a_note(make_celeba, capsys):
+    root = make_celeba(n=6)
+    first = image_cache(root, image_size=32, workers=0, progress=False)
+    cache = root / "img_align_celeba_32.npy"
+    with open(cache, "r+b") as f:
+        f.truncate(5000)
+    again = image_cache(root, image_size=32, workers=0, progress=False)
+    assert torch.equal(first.images, again.images)
+    err = capsys.readouterr().err
+    assert "rebuilding the cache img_align_celeba_32.npy: it is unreadable, probably cut " \
+           "short" in err
+
+
+def test_a_cache_older_than_its_images_is_rebuilt(make_celeba, capsys):
+    import os
+
+    root = make_celeba(n=6)
+    first = image_cache(root, image_size=32, workers=0, progress=False)
+    assert (root / "img_align_celeba_32.json").is_file()
+    # the same count of files, but one replaced by another picture
+    folder = root / "img_align_celeba"
+    (folder / "000002.jpg").write_bytes((folder / "000005.jpg").read_bytes())
+    st = (folder / "000002.jpg").stat()
+    os.utime(folder / "000002.jpg", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    again = image_cache(root, image_size=32, workers=0, progress=False)
+    assert torch.equal(again.images[1], again.images[4])
+    assert not torch.equal(again.images[1], first.images[1])
+    assert "the image files changed since it was built" in capsys.readouterr().err
+    # a cache without its fingerprint (an older ganlib's) is rebuilt too
+    (root / "img_align_celeba_32.json").unlink()
+    image_cache(root, image_size=32, workers=0, progress=False)
+    assert "it has no fingerprint" in capsys.readouterr().err
+
+
+def test_the_source_reads_the_same_from_the_cache(make_celeba):
+    root = make_celeba(n=4)
+    built = image_cache(root, image_size=32, workers=0, progress=False)
+    again = image_cache(root, image_size=32, workers=0, progress=False)
+    assert built.source == again.source == ("4 images from celeba/img_align_celeba, 32x32, "
+                                            "cached in img_align_celeba_32.npy")
+
+
+def test_orphaned_temporary_files_of_killed_builds_are_removed(make_celeba):
+    import subprocess
+
+    root = make_celeba(n=3)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    orphans = [root / f"img_align_celeba_32.decoding.tmp{dead}",
+               root / f"img_align_celeba_32.npy.tmp{dead}"]
+    for p in orphans:
+        p.write_bytes(b"half a cache")
+    other_size = root / f"img_align_celeba_64.decoding.tmp{dead}"  # another cache's: untouched
+    other_size.write_bytes(b"x")
+    image_cache(root, image_size=32, workers=0, progress=False)
+    assert not any(p.exists() for p in orphans) and other_size.exists()
+    assert sorted(p.name for p in root.iterdir()) == [
+        "img_align_celeba", "img_align_celeba_32.json", "img_align_celeba_32.npy",
+        other_size.name]
+
+
+def test_kaggle_nested_layout_says_to_point_one_level_down(make_celeba):
+    root = make_celeba(n=2)
+    nested = root / "kaggle"
+    (root / "img_align_celeba").rename(root / "inner")
+    (nested / "img_align_celeba").mkdir(parents=True)
+    (root / "inner").rename(nested / "img_align_celeba" / "img_align_celeba")
+    with pytest.raises(FileNotFoundError) as e:
+        list_images(nested)
+    msg = str(e.value)
+    assert "one folder further down" in msg and "Kaggle" in msg
+    assert f"set data_root to {str(nested / 'img_align_celeba')!r}, one level down" in msg
+    assert len(list_images(nested / "img_align_celeba")) == 2
+    with pytest.raises(FileNotFoundError, match="holds the images themselves.*one level up"):
+        list_images(nested / "img_align_celeba" / "img_align_celeba")

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ganlib import metrics
+from ganlib.data import ImageData, mnist_fallback
 
 
 def test_frechet_distance_closed_forms():
@@ -37,8 +38,6 @@ def test_class_coverage():
 
 
 def test_classifier_learns_real_digits_and_gives_features():
-    from ganlib.data import mnist_fallback
-
     d = mnist_fallback()
     model = metrics.train_classifier(d.images[:1500], d.labels[:1500], epochs=4, seed=0)
     acc = metrics.accuracy(model, d.images[4000:4500], d.labels[4000:4500])
@@ -78,3 +77,39 @@ def test_slerp_keeps_endpoints_and_norm():
     assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
     norms = path.norm(dim=1)
     assert norms.min() > 0.9 * min(z0.norm(), z1.norm())  # no dip through the origin
+
+
+def test_wasserstein_1d_against_closed_forms():
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(0))
+    assert metrics.wasserstein_1d(x, x) == 0
+    assert metrics.wasserstein_1d(x, x + 0.3) == pytest.approx(0.3)
+    assert metrics.wasserstein_1d(x.unsqueeze(1), (x - 0.3).flip(0)) == pytest.approx(0.3)
+    # two point masses 1 apart, with half the mass moved: W1 = 1/2; unequal sizes are fine
+    assert metrics.wasserstein_1d(torch.zeros(10), torch.tensor([0.0, 1.0] * 7)) == \
+        pytest.approx(0.5)
+
+
+def test_random_shift_moves_each_image_by_at_most_the_given_pixels():
+    from ganlib.classifier import random_shift
+
+    x = torch.full((16, 1, 28, 28), -1.0)
+    x[:, :, 14, 14] = 1.0  # one bright pixel in the middle
+    y = random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and (y == 1).sum() == 16  # each keeps its pixel, moved
+    where = (y[:, 0] == 1).nonzero()[:, 1:]
+    assert ((where - 14).abs() <= 2).all() and len({tuple(w.tolist()) for w in where}) > 1
+
+
+def test_cached_classifier_trains_once_per_dataset(tmp_path):
+    d = mnist_fallback()
+    train = ImageData(d.images[:300], d.labels[:300], "a")
+    test = ImageData(d.images[4000:4100], d.labels[4000:4100], "b")
+    model, acc, cached = metrics.cached_classifier(train, test, tmp_path, epochs=1)
+    assert not cached and 0 <= acc <= 1 and len(list(tmp_path.glob("classifier-*.pt"))) == 1
+    again, acc2, cached = metrics.cached_classifier(train, test, tmp_path, epochs=1)
+    assert cached and acc2 == acc
+    x = d.images[:8]
+    assert torch.equal(metrics.predict(model, x)[1], metrics.predict(again, x)[1])
+    other = ImageData(d.images[300:600], d.labels[300:600], "c")  # other data: another file
+    assert not metrics.cached_classifier(other, test, tmp_path, epochs=1)[2]
+    assert len(list(tmp_path.glob("classifier-*.pt"))) == 2

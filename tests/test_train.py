@@ -4,6 +4,7 @@ import torch
 from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, MLPDiscriminator,
                     MLPGenerator, d_step, fit, g_step, load_checkpoint, load_generator, make_adam,
                     set_seed, train_step, weights_init)
+from ganlib.checkpoint import CheckpointError
 from ganlib.losses import g_loss_nonsaturating
 
 
@@ -191,3 +192,191 @@ def test_updates_one_player_only():
         assert same(after[frozen], before[frozen]) and not same(after[moved], before[moved])
     with pytest.raises(ValueError, match="updates"):
         train_step(G, D, og, od, data[:4].float(), updates="both!")
+
+
+def checkpointed(tmp_path, steps=4, **kw):
+    """A finished run's checkpoint, as a chapter leaves it in its out_dir."""
+    data = torch.randint(0, 256, (32, 1, 28, 28), dtype=torch.uint8)
+    path = str(tmp_path / "ck.pt")
+    G, D, og, od = mlp_pair()
+    fit(G, D, og, od, data, FitConfig(steps=steps, batch_size=16, progress=False,
+                                      checkpoint_path=path, **kw), meta={"data": "digits"})
+    return data, path
+
+
+def test_resume_with_changed_settings_refuses_and_names_each_one(tmp_path):
+    data, path = checkpointed(tmp_path)
+    G, D, _, _ = mlp_pair(seed=5)
+    og, od = make_adam(G, lr=0.01, betas=(0.9, 0.999)), make_adam(D)
+    before = params(G)
+    cfg = FitConfig(steps=8, batch_size=8, seed=1, progress=False, checkpoint_path=path)
+    with pytest.raises(ValueError) as e:
+        fit(G, D, og, od, data, cfg, meta={"data": "other digits", "max_images": 10})
+    msg = str(e.value)
+    assert "cannot resume from" in msg and "ck.pt" in msg and "6 setting(s) differ" in msg
+    for line in ("FitConfig.batch_size: 16 -> 8", "FitConfig.seed: 0 -> 1",
+                 "G's optimizer lr: 0.0002 -> 0.01",
+                 "G's optimizer betas: (0.5, 0.999) -> (0.9, 0.999)",
+                 "meta['data']: 'digits' -> 'other digits'",
+                 "meta['max_images']: (not recorded) -> 10"):
+        assert line in msg
+    assert "D's optimizer" not in msg  # only what differs
+    assert "fresh out_dir" in msg and "resume=False" in msg
+    # refused before anything changed: the caller's model and optimizer are untouched
+    assert same(params(G), before) and og.param_groups[0]["lr"] == 0.01
+    assert load_checkpoint(path)["config"]["batch_size"] == 16  # nor the checkpoint
+
+
+def test_resume_ignores_settings_that_do_not_change_what_is_trained(tmp_path):
+    data, path = checkpointed(tmp_path)
+    G, D, og, od = mlp_pair()
+    run = fit(G, D, og, od, data, FitConfig(steps=6, batch_size=16, progress=False,
+                                            checkpoint_path=path, snapshot_every=1,
+                                            sync_every=2, checkpoint_every=1),
+              meta={"data": "digits"})
+    assert run.resumed_from == 4 and run.step == 6
+
+
+def test_resume_past_the_requested_total_refuses(tmp_path):
+    data, path = checkpointed(tmp_path, steps=6)
+    G, D, og, od = mlp_pair()
+    with pytest.raises(ValueError, match=r"it holds 6 steps, but this run asks for 4 in all.*"
+                                         r"fresh out_dir.*resume=False.*at least 6 steps"):
+        fit(G, D, og, od, data, FitConfig(steps=4, batch_size=16, progress=False,
+                                          checkpoint_path=path), meta={"data": "digits"})
+
+
+def test_a_rerun_with_nothing_left_to_train_says_so_loudly(tmp_path, capsys):
+    data, path = checkpointed(tmp_path)
+    saved = load_generator(path)
+    G, D, og, od = mlp_pair(seed=7)
+    run = fit(G, D, og, od, data, FitConfig(steps=4, batch_size=16, progress=False,
+                                            checkpoint_path=path), meta={"data": "digits"})
+    err = capsys.readouterr().err
+    assert "NO TRAINING IN THIS SESSION" in err and "already holds all 4 steps" in err
+    assert "analyses that saved model, as of step 4" in err and "resume=False" in err
+    assert run.step == 4 and run.resumed_from == 4 and run.images_per_second == 0
+    assert same(params(G), params(saved))
+
+
+def test_resume_from_a_truncated_checkpoint_names_it(tmp_path):
+    data, path = checkpointed(tmp_path)
+    with open(path, "r+b") as f:
+        f.truncate(1000)
+    G, D, og, od = mlp_pair()
+    before = params(G)
+    with pytest.raises(CheckpointError, match=r"ck.pt' is not a ganlib checkpoint, or it is "
+                                              r"truncated.*delete it.*resume=False"):
+        fit(G, D, og, od, data, FitConfig(steps=8, batch_size=16, progress=False,
+                                          checkpoint_path=path))
+    assert same(params(G), before)
+
+
+@pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -1), ("steps", 2.5),
+                                         ("steps", True), ("epochs", "abc"), ("epochs", 0.5),
+                                         ("batch_size", 0)])
+def test_fit_rejects_a_step_total_that_is_not_a_positive_whole_number(field, value):
+    G, D, og, od = mlp_pair()
+    length = {} if field in ("steps", "epochs") else {"steps": 2}
+    cfg = FitConfig(**{"batch_size": 16, "progress": False} | length | {field: value})
+    with pytest.raises(ValueError, match=rf"FitConfig.{field} must be a whole number >= 1, "
+                                         rf"got {value!r}"):
+        fit(G, D, og, od, torch.zeros(32, 1, 28, 28), cfg)
+
+
+def test_an_interrupted_snapshot_restores_the_training_modes():
+    G, D, og, od = mlp_pair()
+
+    def interrupted(G, D, noise):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(G, D, og, od, torch.zeros(32, 1, 28, 28),
+            FitConfig(steps=2, batch_size=16, progress=False), snapshot_fn=interrupted)
+    assert G.training and D.training
+
+
+# ----------------------------------------------------------------------------- EMA, lr decay
+
+def test_ema_with_decay_zero_is_the_raw_weights_and_otherwise_a_moving_average():
+    from ganlib import ema_update
+
+    G, _, _, _ = mlp_pair()
+    avg = MLPGenerator(nz=16, hidden=(32, 64))
+    before = params(avg)
+    ema_update(avg, G, 0.0)
+    assert same(params(avg), params(G))
+    avg.load_state_dict(dict(zip(avg.state_dict(), before)))
+    ema_update(avg, G, 0.9)  # closed form: 0.9 * old + 0.1 * new
+    assert all(torch.allclose(a, 0.9 * b + 0.1 * g)
+               for a, b, g in zip(params(avg), before, params(G)))
+    # the warm-up: at step 0 the decay is min(0.999, 1/10)
+    avg.load_state_dict(dict(zip(avg.state_dict(), before)))
+    ema_update(avg, G, 0.999, step=0)
+    assert all(torch.allclose(a, 0.1 * b + 0.9 * g)
+               for a, b, g in zip(params(avg), before, params(G)))
+
+
+def test_linear_lr_decay_falls_to_zero_at_the_last_step():
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    G, D, og, od = mlp_pair()
+    lrs = []
+    fit(G, D, og, od, data, FitConfig(steps=4, batch_size=16, progress=False, lr_decay="linear"),
+        callback=lambda step, stats: lrs.append((og.param_groups[0]["lr"],
+                                                 od.param_groups[0]["lr"])))
+    assert lrs == [(2e-4 * f, 2e-4 * f) for f in (1.0, 0.75, 0.5, 0.25)]
+    with pytest.raises(ValueError, match="lr_decay must be 'none' or 'linear', got 'cosine'"):
+        fit(G, D, og, od, data, FitConfig(steps=4, batch_size=16, lr_decay="cosine"))
+
+
+def test_ema_generator_is_what_snapshots_and_load_generator_show(tmp_path):
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    G, D, og, od = mlp_pair()
+    path = tmp_path / "ck.pt"
+    run = fit(G, D, og, od, data, FitConfig(steps=6, batch_size=16, progress=False, ema=0.9,
+                                            checkpoint_path=str(path)))
+    assert run.G_ema is not None and not same(params(run.G_ema), params(G))
+    z = run.fixed_noise
+    with torch.no_grad():
+        want = run.G_ema(z).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(run.snapshots[-1]["samples"], want)
+    assert same(params(load_generator(path)), params(run.G_ema))
+    ckpt = load_checkpoint(path)
+    assert same(list(ckpt["generator_raw"]["state"].values()), params(G))
+
+
+def test_resume_after_a_kill_is_bit_exact_with_ema_and_lr_decay(tmp_path):
+    data = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
+    kw = dict(steps=8, batch_size=16, progress=False, ema=0.9, lr_decay="linear",
+              snapshot_every=2)
+    G_full, D_full, og, od = mlp_pair()
+    full = fit(G_full, D_full, og, od, data, FitConfig(**kw))
+    path = str(tmp_path / "ck.pt")
+
+    def killed(step, stats):
+        if step == 6:
+            raise KeyboardInterrupt  # after the checkpoint at step 4 (checkpoint_every=4)
+    G, D, og, od = mlp_pair()
+    with pytest.raises(KeyboardInterrupt):
+        fit(G, D, og, od, data, FitConfig(**kw, checkpoint_every=4, checkpoint_path=path),
+            callback=killed)
+    G, D, og, od = mlp_pair(seed=123)
+    resumed = fit(G, D, og, od, data, FitConfig(**kw, checkpoint_every=4, checkpoint_path=path))
+    assert resumed.resumed_from == 4
+    assert same(params(G), params(G_full)) and same(params(D), params(D_full))
+    assert same(params(resumed.G_ema), params(full.G_ema))
+    assert og.param_groups[0]["lr"] == pytest.approx(2e-4 / 8)
+
+
+def test_max_seconds_ends_the_run_early_with_its_snapshot_and_checkpoint(tmp_path, monkeypatch):
+    import ganlib.train as train
+
+    clock = iter(range(1000))  # every call to the clock advances it by one "second"
+    monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(clock)))
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    G, D, og, od = mlp_pair()
+    path = tmp_path / "ck.pt"
+    run = fit(G, D, og, od, data, FitConfig(steps=100, batch_size=16, progress=False,
+                                            max_seconds=3, checkpoint_path=str(path)))
+    assert 1 <= run.step < 100
+    assert run.snapshots[-1]["step"] == run.step and load_checkpoint(path)["step"] == run.step

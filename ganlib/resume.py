@@ -1,0 +1,138 @@
+"""What a training checkpoint holds, how `fit` resumes from one, and when it refuses to.
+
+A checkpoint of `fit` is a plain dict (see `ganlib.checkpoint` for the atomic write and the
+`weights_only=True` load): both models as (kind, hparams, state), both optimizers' states,
+the RNG state, the step, the history and snapshots, the `FitConfig` and the caller's `meta`.
+Resuming from it continues the saved run bit for bit: 2N steps in one go equal N steps, a
+checkpoint, and N more (tests/test_train.py checks this).
+
+With an EMA of G's weights (`FitConfig.ema`, Yazıcı et al. 2019, arXiv:1806.04498), the
+averaged generator is the checkpoint's "generator" (the one `load_generator` returns: the one
+to sample from) and the raw, trained weights are kept as "generator_raw" to resume from.
+
+One rule for resuming: a resumed run continues the saved run exactly, or stops. Other
+settings (models, FitConfig fields that change what is trained, optimizer settings, the
+caller's `meta`: data source, folder...) or a checkpoint already past the requested total
+raise a ValueError listing them, with the two ways out. Silently applying new settings to old
+weights, or keeping the saved ones, would leave a checkpoint whose config disagrees with what
+ran.
+"""
+
+import sys
+from dataclasses import asdict, fields
+
+import torch
+
+from .checkpoint import load_checkpoint, model_record
+
+# FitConfig fields a resumed run may change: they change how a run is watched, saved or sped
+# up, not what it trains (epochs/steps: extending a run is what resuming is for). Every other
+# field, today's and tomorrow's, must match the checkpoint's.
+RESUME_FREE = frozenset({"epochs", "steps", "max_seconds", "snapshot_every", "sync_every",
+                         "checkpoint_every", "checkpoint_path", "resume", "progress",
+                         "channels_last", "compile"})
+# "initial_lr" is compared in place of "lr" where present: with a learning-rate schedule the
+# saved "lr" is wherever the schedule had got to, not the setting
+OPTIMIZER_SETTINGS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
+RESUME_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "rng", "step", "seconds",
+               "fixed_noise", "history", "snapshots")
+_UNSET = object()  # a setting the checkpoint (or this run) does not record
+
+
+def training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema=None):
+    """The checkpoint dict of a run in progress (`run` is a `ganlib.train.Run`)."""
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    state = {"format": 1, "generator": model_record(G if G_ema is None else G_ema),
+             "discriminator": model_record(D),
+             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng,
+             "step": run.step, "seconds": run.seconds, "fixed_noise": run.fixed_noise,
+             "history": run.history, "snapshots": run.snapshots, "config": asdict(cfg),
+             "meta": meta or {}}
+    if G_ema is not None:
+        state["generator_raw"] = model_record(G)
+    return state
+
+
+def restore(G, D, opt_g, opt_d, path, device, G_ema=None):
+    """Load the checkpoint at `path` into the models and optimizers (in place); return the
+    checkpoint dict, whose step, history, snapshots... the caller turns into its `Run`."""
+    ckpt = load_checkpoint(path, map_location="cpu", require=RESUME_KEYS)
+    G.load_state_dict(ckpt.get("generator_raw", ckpt["generator"])["state"])
+    if G_ema is not None:
+        G_ema.load_state_dict(ckpt["generator"]["state"])
+    D.load_state_dict(ckpt["discriminator"]["state"])
+    opt_g.load_state_dict(ckpt["opt_g"])
+    opt_d.load_state_dict(ckpt["opt_d"])
+    torch.set_rng_state(ckpt["rng"]["cpu"])
+    if "cuda" in ckpt["rng"] and device.type == "cuda":
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return ckpt
+
+
+def _optimizer_setting(group, name):
+    if name == "lr":
+        return group.get("initial_lr", group.get("lr", _UNSET))
+    return group.get(name, _UNSET)
+
+
+def resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta):
+    """The settings that differ between the run saved in `ckpt` and this one, as lines
+    'what: saved -> this run': the models' hyperparameters, FitConfig's fields outside
+    RESUME_FREE, each optimizer's settings, and the caller's `meta` (data source, folder...)."""
+    raw = ckpt.get("generator_raw", ckpt["generator"])
+    pairs = [(name, rec["hparams"], dict(model.hparams))
+             for name, rec, model in (("generator", raw, G),
+                                      ("discriminator", ckpt["discriminator"], D))]
+    saved = ckpt.get("config") or {}
+    pairs += [(f"FitConfig.{f.name}", saved.get(f.name, f.default), getattr(cfg, f.name))
+              for f in fields(cfg) if f.name not in RESUME_FREE]  # older: the default
+    for who, key, opt in (("G", "opt_g", opt_g), ("D", "opt_d", opt_d)):
+        old_groups, new_groups = ckpt[key].get("param_groups", []), opt.param_groups
+        if len(old_groups) != len(new_groups):
+            pairs.append((f"{who}'s optimizer parameter groups", len(old_groups), len(new_groups)))
+        for i, (old, new) in enumerate(zip(old_groups, new_groups)):
+            group = f" (group {i})" if len(new_groups) > 1 else ""
+            pairs += [(f"{who}'s optimizer {s}{group}", _optimizer_setting(old, s),
+                       _optimizer_setting(new, s))
+                      for s in OPTIMIZER_SETTINGS if s in old or s in new]
+    old_meta, new_meta = ckpt.get("meta") or {}, meta or {}
+    pairs += [(f"meta[{k!r}]", old_meta.get(k, _UNSET), new_meta.get(k, _UNSET))
+              for k in sorted(set(old_meta) | set(new_meta), key=str)]
+
+    def plain(v):  # tuples come back from a checkpoint as tuples or lists; tensors as tensors
+        v = v.tolist() if isinstance(v, torch.Tensor) else v
+        return list(map(plain, v)) if isinstance(v, (tuple, list)) else v
+
+    def show(v):
+        return "(not recorded)" if v is _UNSET else repr(v)
+
+    return [f"{what}: {show(old)} -> {show(new)}" for what, old, new in pairs
+            if plain(old) != plain(new)]
+
+
+def check_resume(path, cfg, G, D, opt_g, opt_d, meta, total):
+    """Refuse to resume from `path` a run with other settings, or one already past `total`
+    steps; say loudly when it holds exactly `total`, so nothing is trained in this session.
+    Call it before `restore`, which overwrites the optimizers' settings and the weights."""
+    ckpt = load_checkpoint(path, require=RESUME_KEYS)
+    fresh = ("To train afresh, use a fresh out_dir (another checkpoint_path), or set "
+             "resume=False (this run's checkpoint then replaces the saved one; or delete it).")
+    diffs = resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta)
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: {len(diffs)} setting(s) differ from those of "
+            f"the run it holds (saved -> this run):\n  " + "\n  ".join(diffs)
+            + f"\n{fresh} To continue the saved run instead, set these back to the saved values.")
+    step = ckpt["step"]
+    if step > total:
+        raise ValueError(
+            f"cannot resume from {str(path)!r}: it holds {step:,} steps, but this run asks for "
+            f"{total:,} in all. {fresh} To continue the saved run, ask for at least {step:,} "
+            f"steps.")
+    if step == total:  # on stderr, like data's fallback banner: red in Jupyter, no file paths
+        print(f"{'=' * 78}\nNO TRAINING IN THIS SESSION: {str(path)!r} already holds all "
+              f"{total:,} steps this run asks for, trained by an earlier run.\nEverything that "
+              f"follows analyses that saved model, as of step {step:,}.\nTo train it longer, "
+              f"ask for more steps. {fresh}\n{'=' * 78}", file=sys.stderr)
