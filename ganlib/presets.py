@@ -12,8 +12,7 @@ of the classic tutorials it replaces, and the book's own.
   that add dropout to D and watch fixed-noise samples).
 * `book`: this book's recipe: the `dropout` networks with beta1 = 0.5, a discriminator that
   learns at half the generator's rate (1e-4 against 2e-4), and an exponential moving average
-  of G's weights for sampling (Yazıcı et al. 2019, arXiv:1806.04498). Chapter 2 shows what
-  each of these changes measured on 4,000 digits.
+  of G's weights for sampling (Yazıcı et al. 2019, arXiv:1806.04498).
 
 `apply_preset(name, params)` gives the settings a chapter trains with: the preset's, except
 where `params` (the chapter's parameters) set a value other than the `book` recipe's, which
