@@ -99,15 +99,21 @@ def ganlib_fit(G, D, images, device, steps, warmup, batch_size, amp=None):
     return steps * batch_size / (time.perf_counter() - marks["t0"])
 
 
-def bench_mlp(device, steps, warmup, workdir, amp=None, rounds=3):
+def classic_mnist_loader(digits, workdir, batch_size):
+    """The classic tutorials' data path: `digits` written as IDX files under `workdir`, read
+    back by torchvision's MNIST with per-image ToTensor + Normalize, through a DataLoader."""
     import torchvision
     import torchvision.transforms as T
 
-    digits = gdata.mnist_fallback()
     gdata.write_mnist_layout(digits, workdir, "mnist")
     tf = T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
     ds = torchvision.datasets.MNIST(str(workdir), train=True, download=False, transform=tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=100, shuffle=True, drop_last=True)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True)
+
+
+def bench_mlp(device, steps, warmup, workdir, amp=None, rounds=3):
+    digits = gdata.mnist_fallback()
+    loader = classic_mnist_loader(digits, workdir, 100)
 
     def pair():
         set_seed(0)

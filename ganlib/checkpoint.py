@@ -14,29 +14,18 @@ checkpoint cut short by a copy, a file of another program, random bytes), raises
 with weights_only=False: for a file someone sent you, that is exactly what not to do.
 """
 
-import os
 import warnings
 from pathlib import Path
 
 import torch
 
 from .models import build, kind_of
+from .utils import atomic_write
 
 
 def save_checkpoint(state, path):
-    """Write `state` to `path` atomically (temp file + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():  # only when something above failed
-            tmp.unlink()
+    """Write `state` to `path` atomically (temp file + fsync + rename, `utils.atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 class CheckpointError(ValueError):

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .data import MNIST_FOLDERS, ImageData, load_mnist
+from .utils import atomic_write
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CELEBA_DIR = "img_align_celeba"
@@ -181,17 +182,6 @@ def _alive(pid):
     return True
 
 
-def _replace_atomically(path, write):
-    """Call write(f) on a temporary file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _build_cache(files, cache, image_size, workers, progress):
     """Decode `files` into `cache` (written atomically); return the files that did not decode."""
     from tqdm.auto import tqdm
@@ -216,7 +206,7 @@ def _build_cache(files, cache, image_size, workers, progress):
         del out
         if bad and n:  # shrink the file to the images that decoded
             arr = np.load(tmp, mmap_mode="r")[:n]
-            _replace_atomically(cache, lambda f: np.save(f, arr))
+            atomic_write(cache, lambda f: np.save(f, arr))
             del arr
         elif n:
             os.replace(tmp, cache)
@@ -247,7 +237,7 @@ def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=T
                              f"could be decoded as an image")
         record = {"fingerprint": fingerprint, "images": len(files) - len(bad),
                   "image_size": image_size}
-        _replace_atomically(cache.with_suffix(".json"),
+        atomic_write(cache.with_suffix(".json"),
                             lambda f: f.write(json.dumps(record).encode()))
         arr = np.load(cache, mmap_mode="r")
     # the same words whether decoded now or read from the cache: a resumed run compares them

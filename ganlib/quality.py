@@ -23,10 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from . import data as gdata
-from .bench import classic_loop
+from .bench import classic_loop, classic_mnist_loader
 from .classifier import cached_classifier, predict
 from .metrics import class_coverage, frechet_distance
 from .models import MLPDiscriminator, MLPGenerator
@@ -57,14 +55,7 @@ def train_contender(name, train, seconds, device, workdir):
                   FitConfig(steps=10**9, batch_size=s["batch_size"], ema=s["ema"], amp=amp,
                             max_seconds=seconds, progress=False))
         return (run.G_ema if run.G_ema is not None else G), run.step, run.images_per_second
-    import torchvision
-    import torchvision.transforms as T
-
-    gdata.write_mnist_layout(train, workdir, "mnist")
-    tf = T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
-    ds = torchvision.datasets.MNIST(str(workdir), train=True, download=False, transform=tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=s["batch_size"], shuffle=True,
-                                         drop_last=True)
+    loader = classic_mnist_loader(train, workdir, s["batch_size"])
     steps, img_s = classic_loop(G, D, loader, device, steps=10**9, warmup=0, fresh_fake=True,
                                 lr_g=s["lr_g"], lr_d=s["lr_d"], betas=betas, seconds=seconds)
     return G, steps, img_s

@@ -1,7 +1,9 @@
-"""Seeding, device choice, latent-space helpers and `show_source`. Nothing here runs at import
+"""Seeding, device choice, latent-space helpers, `show_source` and `atomic_write`. Nothing here runs at import
 time: seeding is always explicit."""
 
+import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -92,3 +94,21 @@ def slerp(z0, z1, t):
     cos = (z0 * z1).sum(-1, keepdim=True) / (z0.norm(dim=-1, keepdim=True) * z1.norm(dim=-1, keepdim=True))
     omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def atomic_write(path, write):
+    """Call `write(f)` on a temporary file beside `path` (same folder, so the same file
+    system), flush it to disk, then rename it over `path` with `os.replace`, which is atomic on
+    POSIX and Windows: a crash mid-write leaves the old file, never a half-written one. The
+    temporary file, named `<path>.tmp<pid>`, is removed whatever happens."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
