@@ -11,6 +11,7 @@ import matplotlib or ipywidgets (the `viz` and `widgets` modules do, when you im
 from .checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
 from .data import (DataFileError, ImageData, Mixture1D, TensorBatches, grid2d, grid_centres,
                    load_mnist, mnist_fallback, mnist_splits, ring2d, ring_centres)
+from .faces import att_faces, extract_att_faces, split_people
 from .images import dcgan_data, image_cache
 from .losses import d_loss, g_loss, g_loss_minimax, g_loss_nonsaturating, value
 from .metrics import class_coverage, frechet_distance, nearest_neighbours, toy_mode_coverage

@@ -31,6 +31,7 @@ from torch import nn
 
 from . import data as gdata
 from . import images
+from .celeba import write_celeba_layout
 from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, weights_init
 from .train import FitConfig, fit, make_adam
 from .utils import describe_device, get_device, set_seed
@@ -130,7 +131,7 @@ def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size
 
     if celeba is None:
         celeba = Path(workdir) / "celeba"
-        images.write_celeba_layout(celeba, n=n_images)
+        write_celeba_layout(celeba, n=n_images)
     tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
                     T.Normalize((0.5,) * 3, (0.5,) * 3)])
     ds = torchvision.datasets.ImageFolder(str(celeba), transform=tf)

@@ -1,13 +1,15 @@
-"""Image folders in the CelebA layout, decoded once into a uint8 cache, and the DCGAN
-chapter's data.
+"""Image folders and zips in the CelebA layout, decoded once into a uint8 cache, and the
+DCGAN chapter's data.
 
 CelebA's aligned images (Liu et al. 2015, "Deep Learning Face Attributes in the Wild") are
-202,599 JPEGs of 178x218 pixels in `img_align_celeba/`. Decoding and resizing them costs far
-more CPU time than a GPU needs to train on them, so `image_cache` does it once, in parallel,
-into `<root>/img_align_celeba_<S>.npy` beside the data (202,599 x 3 x 64 x 64 bytes = 2.5 GB),
-written atomically; later runs map that file and `TensorBatches` holds it on the GPU. A small
-`<root>/img_align_celeba_<S>.json` beside it holds a fingerprint of the folder (each file's
-name, size and modification time), so a cache older than its images is rebuilt, never
+202,599 JPEGs of 178x218 pixels in `img_align_celeba/`, or in `img_align_celeba.zip` as
+downloaded, read without unzipping (`ganlib.celeba` finds them and checks the zip). Decoding
+and resizing them costs far more CPU time than a GPU needs to train on them, so
+`image_cache` does it once, in parallel, into `<root>/img_align_celeba_<S>.npy` beside the
+data (202,599 x 3 x 64 x 64 bytes = 2.5 GB), written atomically; later runs map that file
+and `TensorBatches` holds it on the GPU. A small `<root>/img_align_celeba_<S>.json` beside it
+holds a fingerprint of the files (each file's name, size and modification time; for a zip,
+each member's name, size and CRC), so a cache older than its images is rebuilt, never
 trained on.
 """
 
@@ -22,73 +24,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .celeba import CELEBA_COUNT, CELEBA_DIR, find_images
 from .data import MNIST_FOLDERS, ImageData, load_mnist
+from .faces import att_faces
 from .utils import atomic_write
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-CELEBA_DIR = "img_align_celeba"
-CELEBA_HELP = (
-    "Download CelebA's aligned images (img_align_celeba.zip, from the official site "
-    "mmlab.ie.cuhk.edu.hk/projects/CelebA.html, its Google Drive, or a Kaggle mirror such as "
-    "'jessicali9530/celeba-dataset') and unzip it so that the images lie at "
-    "<data_root>/img_align_celeba/000001.jpg, 000002.jpg, ...")
-
-
-def write_celeba_layout(root, n=12, size=(178, 218), seed=0):
-    """Write `n` synthetic JPEGs of CelebA's size, named like its files (000001.jpg ...), under
-    `root/img_align_celeba`. For tests and timing only: a smooth colour ramp plus noise, which
-    decodes like a photo and differs per image. Returns `root`."""
-    from PIL import Image
-
-    folder = Path(root) / CELEBA_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    w, h = size
-    for i in range(1, n + 1):
-        base = rng.integers(0, 256, 3)
-        ramp = np.linspace(0, 1, h)[:, None, None] * rng.integers(0, 128, 3)
-        img = np.clip(base + ramp + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"{i:06d}.jpg", quality=90)
-    return root
-
-
-def list_images(root, subdir=CELEBA_DIR):
-    """Sorted image paths in `root/subdir`, with errors that say how to fix the folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data_root {str(root)!r} does not exist. {CELEBA_HELP}")
-    folder = root / subdir
-    if not folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in root.iterdir()):
-        raise FileNotFoundError(
-            f"data_root {str(root)!r} holds the images themselves; it should hold the folder "
-            f"{subdir}/ with the images in it: set data_root to {str(root.parent)!r}, one "
-            f"level up, if the folder is named {subdir}")
-    if (folder / subdir).is_dir():  # Kaggle's zip unpacks to img_align_celeba/img_align_celeba/
-        raise FileNotFoundError(
-            f"the images are one folder further down, in {str(folder / subdir)!r} (the layout "
-            f"of Kaggle's download): set data_root to {str(folder)!r}, one level down")
-    if not folder.is_dir():
-        found = sorted(p.name for p in root.iterdir())[:5]
-        raise FileNotFoundError(
-            f"expected the folder {str(folder)!r} but it does not exist (data_root holds "
-            f"{found or 'nothing'}). {CELEBA_HELP}")
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    bad = [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file()]
-    if bad:
-        raise ValueError(
-            f"{len(bad)} of {len(files)} entries in {str(folder)!r} are not images "
-            f"({', '.join(IMAGE_EXTENSIONS)}); the first is {str(bad[0])!r}. Move them out.")
-    if not files:
-        raise ValueError(f"found 0 images in {str(folder)!r}. {CELEBA_HELP}")
-    return files
 
 
 def _decode(path, image_size):
-    """One image as uint8 (3, S, S): resize the short side to S, then center-crop.
+    """One image (a path or an open file) as uint8 (3, S, S): resize the short side to S,
+    then center-crop.
 
-    Returns None for a file that cannot be decoded."""
+    Returns None for a file that cannot be decoded, or for None (a zip member unreadable)."""
     from PIL import Image
 
+    if path is None:
+        return None
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
@@ -105,14 +55,15 @@ def _decode(path, image_size):
 
 
 class _DecodeSet(torch.utils.data.Dataset):
-    def __init__(self, files, image_size):
-        self.files, self.image_size = files, image_size
+    def __init__(self, files, image_size, archive=None):
+        self.files, self.image_size, self.archive = files, image_size, archive
 
     def __len__(self):
         return len(self.files)
 
     def __getitem__(self, i):
-        return i, _decode(self.files[i], self.image_size)
+        f = self.files[i] if self.archive is None else self.archive.open(self.files[i])
+        return i, _decode(f, self.image_size)
 
 
 def _keep(batch):
@@ -182,8 +133,9 @@ def _alive(pid):
     return True
 
 
-def _build_cache(files, cache, image_size, workers, progress):
-    """Decode `files` into `cache` (written atomically); return the files that did not decode."""
+def _build_cache(files, cache, image_size, workers, progress, archive=None):
+    """Decode `files` (members of `archive`, a ZipImages, if given) into `cache` (written
+    atomically); return the files that did not decode."""
     from tqdm.auto import tqdm
 
     _remove_orphans(cache)
@@ -191,7 +143,7 @@ def _build_cache(files, cache, image_size, workers, progress):
     tmp = cache.with_name(f"{cache.stem}.decoding.tmp{os.getpid()}")
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                     shape=(len(files), 3, image_size, image_size))
-    loader = torch.utils.data.DataLoader(_DecodeSet(files, image_size), batch_size=64,
+    loader = torch.utils.data.DataLoader(_DecodeSet(files, image_size, archive), batch_size=64,
                                          num_workers=workers, collate_fn=_keep)
     n, bad = 0, []
     try:
@@ -216,33 +168,44 @@ def _build_cache(files, cache, image_size, workers, progress):
 
 
 def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=True):
-    """All images under `root/subdir` as uint8 `ImageData` (N, 3, S, S), decoded once.
+    """All images under `root/subdir` (or in `root/<subdir>.zip`, see `find_images`) as uint8
+    `ImageData` (N, 3, S, S), decoded once.
 
     The first call decodes every image (in `workers` processes) into
     `root/<subdir>_<S>.npy` beside the data, written atomically, and keeps a fingerprint of
-    the folder's files in `root/<subdir>_<S>.json`; later calls memory-map the cache. A cache
-    that is cut short, or older than the files it came from, is rebuilt, with a note. Files
-    that fail to decode are reported and skipped."""
-    files = list_images(root, subdir)
+    the files in `root/<subdir>_<S>.json`; later calls memory-map the cache. A zip is read in
+    place: nothing is extracted. A cache that is cut short, or older than the files it came
+    from, is rebuilt, with a note. Files that fail to decode are reported and skipped; a
+    CelebA of other than 202,599 images gets a one-line note, and is used."""
+    files, archive = find_images(root, subdir)
+    found = archive.path if archive else files[0].parent
+    where = f"{Path(root).name}/{found.relative_to(root).as_posix()}"
+    if subdir == CELEBA_DIR and len(files) != CELEBA_COUNT:
+        _note(f"{where} holds {len(files):,} images, not CelebA's {CELEBA_COUNT:,}: the "
+              f"download (or unzip) looks partial; training goes on with these")
     cache = Path(root) / f"{subdir}_{image_size}.npy"
-    fingerprint = folder_fingerprint(files)
+    fingerprint = archive.fingerprint if archive else folder_fingerprint(files)
     arr = _read_cache(cache, image_size, fingerprint)
     if arr is None:
-        bad = _build_cache(files, cache, image_size, workers, progress)
+        try:
+            bad = _build_cache(files, cache, image_size, workers, progress, archive)
+        finally:
+            if archive:
+                archive.close()
         if bad:
+            first = f"{archive.path.name}:{bad[0]}" if archive else str(bad[0])
             warnings.warn(f"skipped {len(bad)} image(s) that could not be decoded, the first "
-                          f"being {str(bad[0])!r}", stacklevel=2)
+                          f"being {first!r}", stacklevel=2)
         if len(bad) == len(files):
-            raise ValueError(f"none of the {len(files)} files in {str(Path(root) / subdir)!r} "
-                             f"could be decoded as an image")
+            raise ValueError(f"none of the {len(files)} files in {where!r} could be decoded "
+                             f"as an image")
         record = {"fingerprint": fingerprint, "images": len(files) - len(bad),
                   "image_size": image_size}
         atomic_write(cache.with_suffix(".json"),
                             lambda f: f.write(json.dumps(record).encode()))
         arr = np.load(cache, mmap_mode="r")
     # the same words whether decoded now or read from the cache: a resumed run compares them
-    return ImageData(torch.from_numpy(np.array(arr)), None,
-                     f"{len(arr)} images from {Path(root).name}/{subdir}, "
+    return ImageData(torch.from_numpy(np.array(arr)), None, f"{len(arr)} images from {where}, "
                      f"{image_size}x{image_size}, cached in {cache.name}")
 
 
@@ -261,19 +224,23 @@ def resize_images(images, size):
 def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress=True):
     """Images for the DCGAN chapter as uint8 `ImageData` (N, C, S, S).
 
-    dataset="celeba": the folder `root/img_align_celeba`, decoded once into a cache file
-    (`image_cache`). dataset="mnist" or "fashion-mnist": torchvision's training split under
+    dataset="celeba": the folder `root/img_align_celeba` or the zip as downloaded, decoded
+    once into a cache file (`image_cache`). dataset="att-faces": the 400 AT&T faces, grey,
+    with person labels (`ganlib.faces.att_faces`; unflipped: flips are the augmentation's
+    choice). dataset="mnist" or "fashion-mnist": torchvision's training split under
     `root`, resized to S (stand-ins that need no GPU-sized download). `max_images` > 0 keeps a
     random subset of that many (fixed seed)."""
     if dataset == "celeba":
         data = image_cache(root, image_size=image_size, progress=progress)
+    elif dataset == "att-faces":
+        data = att_faces(root, image_size=image_size)
     elif dataset in MNIST_FOLDERS:
         d = load_mnist(root, dataset, train=True, download=download)
         data = ImageData(resize_images(d.images, image_size), d.labels,
                          d.source.replace(" images)", f" images, resized to {image_size}x{image_size})"))
     else:
-        raise ValueError(f"dataset must be 'celeba' or one of {sorted(MNIST_FOLDERS)}, "
-                         f"got {dataset!r}")
+        raise ValueError(f"dataset must be 'celeba', 'att-faces' or one of "
+                         f"{sorted(MNIST_FOLDERS)}, got {dataset!r}")
     if max_images and max_images < len(data):
         keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:max_images]
         data = ImageData(data.images[keep], None if data.labels is None else data.labels[keep],

