@@ -8,6 +8,7 @@ Importing ganlib has no side effects: it seeds nothing, sets no plotting style, 
 import matplotlib or ipywidgets (the `viz` and `widgets` modules do, when you import them).
 """
 
+from .augment import diff_augment, make_augment
 from .checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
 from .data import (DataFileError, ImageData, Mixture1D, TensorBatches, grid2d, grid_centres,
                    load_mnist, mnist_fallback, mnist_splits, ring2d, ring_centres)
@@ -18,7 +19,7 @@ from .metrics import class_coverage, frechet_distance, nearest_neighbours, toy_m
 from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                      ToyDiscriminator, ToyGenerator, weights_init)
 from .params import ParameterError, check_out_dir, check_params
-from .snapshots import default_snapshot, gan_lab_snapshot
+from .snapshots import default_snapshot, gan_lab_snapshot, with_heldout_accuracy
 from .train import (FitConfig, Run, d_step, ema_update, fit, g_step, make_adam, requires_grad,
                     train_step)
 from .utils import describe_device, fast_bf16, get_device, set_seed, show_source, slerp

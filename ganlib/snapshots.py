@@ -7,10 +7,16 @@ it with both models in eval mode and under `torch.no_grad()`, every `snapshot_ev
 * `gan_lab_snapshot(...)`: for 1-D and 2-D toys, also D's output on a grid (the heatmap of
   GAN Lab, arXiv:1809.01587) and the gradient field that the generator's loss induces on
   generated points, i.e. the direction each sample is pushed.
+* `with_heldout_accuracy(snapshot_fn, heldout, train)`: wraps any snapshot function and also
+  keeps D's verdicts on held-out reals, on training reals and on G's samples: the overfitting
+  signal of Karras et al. 2020 ("Training Generative Adversarial Networks with Limited Data",
+  arXiv:2006.06676, fig. 1). When D memorises its training images, its outputs on held-out
+  reals fall towards those on fakes while those on training reals stay high.
 """
 
 import torch
 
+from .data import to_unit_range
 from .losses import g_loss as get_g_loss
 
 
@@ -45,6 +51,52 @@ def gan_lab_snapshot(lim=1.2, resolution=48, arrows=12, g_loss="nonsaturating"):
                 # the per-point loss, summed: its gradient at each point is that point's own
                 (grad,) = torch.autograd.grad(loss_fn(D(at).float()) * len(at), at)
             out["field_at"], out["field"] = at.detach().cpu(), (-grad).cpu()
+        return out
+
+    return snapshot
+
+
+def _subset(images, n, seed):
+    """A fixed random subset of at most n images (an `ImageData` or a tensor), on the CPU."""
+    images = getattr(images, "images", images)
+    if len(images) <= n:
+        return images
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[idx.sort().values]
+
+
+def _verdicts(D, images, device, batch_size):
+    """(mean sigmoid(D(x)), share of x with D(x) > 0.5) over `images`, uint8 or [-1, 1]."""
+    logits = torch.cat([D(to_unit_range(images[k:k + batch_size].to(device))).float()
+                        for k in range(0, len(images), batch_size)])
+    return torch.sigmoid(logits).mean().item(), (logits > 0).float().mean().item()
+
+
+def with_heldout_accuracy(snapshot_fn, heldout, train=None, n=512, batch_size=256, seed=0):
+    """`snapshot_fn`, plus D's verdicts at each snapshot on three sets of images:
+
+    * held-out reals (`heldout`: images D never trains on),
+    * training reals (`train`, if given),
+    * fakes, G(fixed_noise), the samples the snapshots show.
+
+    For each set s in ("heldout", "train", "fake") the snapshot gains d_<s> = the mean of
+    sigmoid(D(x)) and real_<s> = the share of images D calls real, D(x) > 0.5 (floats). Karras
+    et al.'s r_t = E[sign(D(x_train))] is 2 * real_train - 1. The reals are a fixed random
+    subset of n images of each (the same images at every snapshot), uint8 or [-1, 1].
+
+    Like every snapshot, this sees D in eval mode (BatchNorm's running statistics) and on
+    un-augmented images, so d_train need not equal the history's d_real, which is measured on
+    the training batch in training mode (and on augmented images with FitConfig.augment)."""
+    sets = {"heldout": _subset(heldout, n, seed)}
+    if train is not None:
+        sets["train"] = _subset(train, n, seed + 1)
+
+    def snapshot(G, D, fixed_noise):
+        out = dict(snapshot_fn(G, D, fixed_noise))
+        device = fixed_noise.device
+        for name, images in sets.items():
+            out[f"d_{name}"], out[f"real_{name}"] = _verdicts(D, images, device, batch_size)
+        out["d_fake"], out["real_fake"] = _verdicts(D, G(fixed_noise), device, batch_size)
         return out
 
     return snapshot

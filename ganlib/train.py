@@ -26,6 +26,10 @@ act on the whole run rather than on a step:
   2019, "The Unusual Effectiveness of Averaging in GAN Training", arXiv:1806.04498).
 * `FitConfig.lr_decay="linear"`: both learning rates fall linearly to 0 at the last step, so
   the players' oscillation dies down instead of going on at full amplitude.
+
+`FitConfig.augment` names a DiffAugment policy (`ganlib.augment`, Zhao et al. 2020,
+arXiv:2006.10738): D then sees T(real) and T(fake) in its update, and G's loss is D(T(G(z))),
+back-propagated through T. The steps take it as an `augment` callable (None: none).
 """
 
 import contextlib
@@ -39,6 +43,7 @@ import torch
 from torch import nn
 
 from . import resume
+from .augment import make_augment
 from .checkpoint import save_checkpoint
 from .data import TensorBatches
 from .losses import d_loss
@@ -74,11 +79,15 @@ def _autocast(device, amp_dtype):
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
 
-def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None):
+def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None,
+           augment=None):
     """One discriminator update. `fake` must be detached: this step never touches G.
+    `augment` (x -> x'), if given, transforms real and fake alike before D sees them.
 
     Returns (loss, real_logits, fake_logits), detached."""
     joint = not has_batchnorm(D) if joint is None else joint
+    if augment is not None:
+        real, fake = augment(real), augment(fake)
     with _autocast(real.device, amp_dtype):
         if joint:
             logits = D(torch.cat([real, fake])).float()  # (2B,)
@@ -92,14 +101,15 @@ def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=N
     return loss.detach(), real_logits.detach(), fake_logits.detach()
 
 
-def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None):
+def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
     """One generator update through a frozen D. `fake` = G(z), still attached to G's graph.
+    `augment`, if given, transforms fake before D, and G's gradient flows back through it.
 
     Returns (loss, fake_logits), detached; D's parameters and gradients are left untouched."""
     requires_grad(D, False)
     try:
         with _autocast(fake.device, amp_dtype):
-            logits = D(fake).float()  # (B,)
+            logits = D(fake if augment is None else augment(fake)).float()  # (B,)
             loss = loss_fn(logits)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -110,11 +120,12 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None):
 
 
 def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
-               amp_dtype=None, updates="both"):
+               amp_dtype=None, updates="both", augment=None):
     """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
 
     updates="d" or "g" performs only that player's update (the other is only evaluated), to
-    watch what each update does on its own.
+    watch what each update does on its own. augment: see `d_step` and `g_step`; the
+    evaluated player's numbers are on augmented inputs too, so they mean the same thing.
 
     Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
     d_fake = mean D(G(z)) before the D update, d_fake_after = the same after it."""
@@ -126,20 +137,22 @@ def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smooth
         fake = G(z)
     if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
         fake = fake.contiguous(memory_format=torch.channels_last)
+    seen = (lambda x: x) if augment is None else augment  # what D sees of an image
     if updates == "g":
         with torch.no_grad(), _autocast(real.device, amp_dtype):
-            real_logits, fake_logits = D(real).float(), D(fake).float()
+            real_logits, fake_logits = D(seen(real)).float(), D(seen(fake)).float()
         loss_d = d_loss(real_logits, fake_logits, label_smoothing)
     else:
         loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(),
                                                   label_smoothing=label_smoothing,
-                                                  amp_dtype=amp_dtype)
+                                                  amp_dtype=amp_dtype, augment=augment)
     if updates == "d":
         with torch.no_grad(), _autocast(real.device, amp_dtype):
-            fake_logits_after = D(fake).float()
+            fake_logits_after = D(seen(fake)).float()
         loss_g = loss_fn(fake_logits_after)
     else:
-        loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype)
+        loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype,
+                                           augment=augment)
     return {"loss_d": loss_d, "loss_g": loss_g,
             "d_real": torch.sigmoid(real_logits).mean(),
             "d_fake": torch.sigmoid(fake_logits).mean(),
@@ -196,6 +209,7 @@ class FitConfig:
     ema: float = 0.0  # decay of the moving average of G's weights (0.999: ~1000 steps); 0: off
     lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
     max_seconds: float = 0.0  # also stop after this much training time in this call; 0: no limit
+    augment: str = ""  # DiffAugment policy on D's inputs, e.g. "translation,cutout,color"; "": off
 
 
 @dataclass
@@ -256,6 +270,7 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
         raise ValueError(f"FitConfig.epochs={cfg.epochs} gives no steps: the data has no batches")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
+    augment = make_augment(cfg.augment)  # None when off; a misspelt policy fails here
     for opt in (opt_g, opt_d):  # checks lr_decay; records initial_lr, compared on resume
         set_lr(opt, cfg.lr_decay, 0, total)
     G_ema = None
@@ -292,9 +307,19 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
             save_checkpoint(state, ckpt_path)
 
     from tqdm.auto import tqdm
+    # no tqdm rate (a moving average): the postfix shows this call's whole-run img/s instead,
+    # the number Run.images_per_second ends with, so the bar and the chapter's print agree
     bar = tqdm(total=total * cfg.batch_size, initial=run.step * cfg.batch_size, unit="img",
-               unit_scale=True, disable=not cfg.progress, desc="training")
+               unit_scale=True, disable=not cfg.progress, desc="training",
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
     pending = []  # per-step stats, still on the device
+    images = 0  # images trained on in this call
+
+    def show(rate):  # the bar's postfix: the whole-run rate, then the latest losses
+        h = run.history
+        losses = (f", loss_d={h['loss_d'][-1]:.3f}, loss_g={h['loss_g'][-1]:.3f}"
+                  if h["step"] else "")
+        bar.set_postfix_str(f"{rate:,.0f} img/s{losses}", refresh=False)
 
     def flush():
         if pending:
@@ -305,10 +330,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
                 for name, v in zip(METRICS, row):
                     run.history[name].append(v)
             pending.clear()
-            bar.set_postfix(loss_d=f"{rows[-1][0]:.3f}", loss_g=f"{rows[-1][1]:.3f}",
-                            refresh=False)
+            show(_rate(images, time.perf_counter() - call_t0))  # just synced: an honest time
 
-    start_step = run.step
     call_t0 = t0 = time.perf_counter()
     epoch, k = divmod(run.step, len(batches))
     last = run.step >= total
@@ -321,11 +344,12 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
                     set_lr(opt, cfg.lr_decay, run.step, total)
             stats = train_step(Gc, Dc, opt_g, opt_d, real, g_loss=cfg.g_loss,
                                label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
-                               updates=cfg.updates)
+                               updates=cfg.updates, augment=augment)
             if G_ema is not None:
                 ema_update(G_ema, G, cfg.ema, run.step)
             run.step += 1
             pending.append(torch.stack([stats[m] for m in METRICS]))
+            images += real.shape[0]
             bar.update(real.shape[0])
             if callback is not None:
                 callback(run.step, stats)
@@ -346,14 +370,18 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
                 break
         epoch, k = epoch + 1, 0
     flush()
-    bar.close()
     if on_cuda:
         torch.cuda.synchronize()
     now = time.perf_counter()
     run.seconds += now - t0
-    done = run.step - start_step
-    run.images_per_second = done * cfg.batch_size / (now - call_t0) if done else 0.0
+    run.images_per_second = _rate(images, now - call_t0)
+    show(run.images_per_second)
+    bar.close()
     return run
+
+
+def _rate(images, seconds):
+    return images / seconds if images and seconds > 0 else 0.0
 
 
 def _exists(path):

@@ -380,3 +380,114 @@ def test_max_seconds_ends_the_run_early_with_its_snapshot_and_checkpoint(tmp_pat
                                             max_seconds=3, checkpoint_path=str(path)))
     assert 1 <= run.step < 100
     assert run.snapshots[-1]["step"] == run.step and load_checkpoint(path)["step"] == run.step
+
+
+# ----------------------------------------------------------------------------- DiffAugment
+
+def test_fit_with_augment_trains_otherwise_and_resumes_exactly(tmp_path):
+    data = torch.randint(0, 256, (40, 1, 32, 32), dtype=torch.uint8)
+    kw = {"augment": "translation,cutout,color", "snapshot_every": 2}
+    G_plain, _, _ = run_fit(dcgan_pair, data, 6, snapshot_every=2)
+    G_full, D_full, full = run_fit(dcgan_pair, data, 6, **kw)
+    assert not same(params(G_full), params(G_plain))
+    path = str(tmp_path / "ck.pt")
+    run_fit(dcgan_pair, data, 3, checkpoint_path=path, **kw)
+    G, D, og, od = dcgan_pair(seed=123)
+    resumed = fit(G, D, og, od, data, FitConfig(steps=6, batch_size=16, progress=False,
+                                                checkpoint_path=path, **kw))
+    assert resumed.resumed_from == 3 and resumed.history == full.history
+    assert same(params(G), params(G_full)) and same(params(D), params(D_full))
+
+
+def test_resume_refuses_another_augment_policy_and_fit_a_misspelt_one(tmp_path):
+    data, path = checkpointed(tmp_path)  # trained without augmentation
+    G, D, og, od = mlp_pair()
+    with pytest.raises(ValueError, match=r"1 setting\(s\) differ.*\n  FitConfig.augment: '' -> "
+                                         r"'translation'\n"):
+        fit(G, D, og, od, data, FitConfig(steps=8, batch_size=16, progress=False,
+                                          checkpoint_path=path, augment="translation"),
+            meta={"data": "digits"})
+    before = params(G)
+    with pytest.raises(ValueError, match="unknown augmentation 'colour'"):
+        fit(G, D, og, od, data, FitConfig(steps=2, batch_size=16, augment="colour"))
+    assert same(params(G), before)
+
+
+# ----------------------------------------------------------------------------- held-out D
+
+class MeanLogit(torch.nn.Module):
+    """A stand-in D whose logit is the image's mean pixel value: verdicts in closed form."""
+
+    def forward(self, x):
+        return x.flatten(1).mean(1)
+
+
+class Constant(torch.nn.Module):
+    nz = 3
+
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def forward(self, z):
+        return torch.full((len(z), 1, 4, 4), self.value)
+
+
+def test_heldout_accuracy_in_closed_form():
+    from ganlib import default_snapshot, with_heldout_accuracy
+
+    heldout = torch.full((10, 1, 4, 4), 255, dtype=torch.uint8)  # uint8: all +1
+    train = torch.cat([torch.full((3, 1, 4, 4), 0.5), torch.full((1, 1, 4, 4), -0.5)])
+    snap = with_heldout_accuracy(default_snapshot, heldout, train, batch_size=3)
+    out = snap(Constant(-0.25), MeanLogit(), torch.zeros(5, 3))
+    s = torch.sigmoid(torch.tensor([1.0, 0.5, -0.5, -0.25])).tolist()
+    assert out["d_heldout"] == pytest.approx(s[0]) and out["real_heldout"] == 1.0
+    assert out["d_train"] == pytest.approx((3 * s[1] + s[2]) / 4) and out["real_train"] == 0.75
+    assert out["d_fake"] == pytest.approx(s[3]) and out["real_fake"] == 0.0
+    assert out["samples"].shape == (5, 1, 4, 4)  # the wrapped snapshot's keys stay
+    assert "d_train" not in with_heldout_accuracy(default_snapshot, heldout)(
+        Constant(0.0), MeanLogit(), torch.zeros(2, 3))
+
+
+def test_heldout_accuracy_uses_the_same_subset_at_every_snapshot_through_fit():
+    from ganlib import ImageData, default_snapshot, with_heldout_accuracy
+
+    seen = []
+
+    class Recording(MeanLogit):
+        def forward(self, x):
+            seen.append(x.sum().item())
+            return super().forward(x)
+
+    g = torch.Generator().manual_seed(0)
+    pool = torch.randint(0, 256, (50, 1, 4, 4), generator=g, dtype=torch.uint8)
+    snap = with_heldout_accuracy(default_snapshot, ImageData(pool, None, "test"), n=8)
+    D = Recording()
+    snap(Constant(0.0), D, torch.zeros(2, 3))
+    first, seen[:] = list(seen), []
+    snap(Constant(0.0), D, torch.zeros(2, 3))
+    assert seen == first
+    # through fit, on a real pair: every snapshot has the verdicts, as shares in [0, 1]
+    data = torch.randint(0, 256, (48, 1, 28, 28), dtype=torch.uint8)
+    G, D, og, od = mlp_pair()
+    run = fit(G, D, og, od, data[:32], FitConfig(steps=4, batch_size=16, progress=False,
+                                                 snapshot_every=2),
+              snapshot_fn=with_heldout_accuracy(default_snapshot, data[32:], data[:32]))
+    assert [s["step"] for s in run.snapshots] == [0, 2, 4]
+    for s in run.snapshots:
+        for k in ("heldout", "train", "fake"):
+            assert 0 < s[f"d_{k}"] < 1 and 0 <= s[f"real_{k}"] <= 1
+
+
+# ----------------------------------------------------------------------------- progress bar
+
+def test_the_progress_bar_ends_on_the_runs_own_images_per_second(capsys):
+    import re
+
+    data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    G, D, og, od = mlp_pair()
+    run = fit(G, D, og, od, data, FitConfig(steps=5, batch_size=16, sync_every=2))
+    final = capsys.readouterr().err.strip().split("\r")[-1]  # the bar as it was left
+    assert f" {run.images_per_second:,.0f} img/s, loss_d=" in final
+    assert len(re.findall(r"/s\b", final)) == 1  # and no second, smoothed rate
+    assert f"loss_g={run.history['loss_g'][-1]:.3f}" in final and "80.0/80.0" in final
