@@ -221,19 +221,19 @@ def resize_images(images, size):
     return out
 
 
-def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress=True):
+def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress=True,
+               flip=False):
     """Images for the DCGAN chapter as uint8 `ImageData` (N, C, S, S).
 
     dataset="celeba": the folder `root/img_align_celeba` or the zip as downloaded, decoded
     once into a cache file (`image_cache`). dataset="att-faces": the 400 AT&T faces, grey,
-    with person labels (`ganlib.faces.att_faces`; unflipped: flips are the augmentation's
-    choice). dataset="mnist" or "fashion-mnist": torchvision's training split under
+    with person labels (`ganlib.faces.att_faces`; `flip` adds the 400 mirror images). dataset="mnist" or "fashion-mnist": torchvision's training split under
     `root`, resized to S (stand-ins that need no GPU-sized download). `max_images` > 0 keeps a
     random subset of that many (fixed seed)."""
     if dataset == "celeba":
         data = image_cache(root, image_size=image_size, progress=progress)
     elif dataset == "att-faces":
-        data = att_faces(root, image_size=image_size)
+        data = att_faces(root, image_size=image_size, flip=flip)
     elif dataset in MNIST_FOLDERS:
         d = load_mnist(root, dataset, train=True, download=download)
         data = ImageData(resize_images(d.images, image_size), d.labels,

@@ -44,23 +44,32 @@ def show_images(images, nrow=8, ax=None, title=None):
 def plot_history(history, axes=None, upto=None, smooth=25):
     """Losses (left) and mean D(x), D(G(z)) (right) against steps, up to step `upto`.
 
-    Curves are smoothed with a running mean over `smooth` steps; the raw values stay faint."""
+    Curves are running means over `smooth` steps (the legend says so); the raw values stay faint."""
     import matplotlib.pyplot as plt
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     steps = np.asarray(history["step"])
     n = len(steps) if upto is None else int(np.searchsorted(steps, upto, side="right"))
-    groups = ((("loss_d", "loss D"), ("loss_g", "loss G")),
-              (("d_real", "D(x)"), ("d_fake", "D(G(z))")))
+    # D(G(z)) after D's update is the PyTorch tutorial's third number: how far one D step moves
+    # D's verdict on the same fakes (dashed, drawn without its faint raw curve)
+    groups = ((("loss_d", "loss D", REAL_COLOR), ("loss_g", "loss G", FAKE_COLOR)),
+              (("d_real", "D(x)", REAL_COLOR), ("d_fake", "D(G(z))", FAKE_COLOR),
+               ("d_fake_after", "D(G(z)) after D's step", FAKE_COLOR)))
     for ax, group in zip(axes, groups):
-        for (key, label), color in zip(group, (REAL_COLOR, FAKE_COLOR)):
+        for key, label, color in group:
+            if key not in history:  # histories saved before this metric existed
+                continue
             y = np.asarray(history[key][:n])
-            ax.plot(steps[:n], y, color=color, alpha=0.25, lw=0.8)
-            ax.plot(steps[:n], _running_mean(y, smooth), color=color, label=label)
+            dashed = key == "d_fake_after"
+            if not dashed:
+                ax.plot(steps[:n], y, color=color, alpha=0.25, lw=0.8)
+            ax.plot(steps[:n], _running_mean(y, smooth), color=color, label=label,
+                    ls="--" if dashed else "-", lw=1.0 if dashed else 1.5)
         ax.set_xlabel("step")
         ax.set_xlim(0, max(steps[-1] if len(steps) else 1, 1))
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper right", fontsize=8, title_fontsize=7,
+                  title=f"running means over {smooth} steps" if smooth > 1 else None)
     axes[0].set_ylabel("loss")
     axes[1].set_ylabel("mean of D on a batch")
     axes[1].set_ylim(0, 1)
