@@ -159,11 +159,11 @@ def split_people(data, heldout):
         raise ValueError(f"heldout must name people in the data (0..{max(present)}); "
                          f"{absent or 'none'} given that are not")
     out = torch.isin(data.labels, torch.tensor(heldout))
-    people = ", ".join(map(str, heldout))
+    people = ", ".join(f"s{p + 1}" for p in heldout)  # the folder names: label 0 is s1
     return (ImageData(data.images[~out], data.labels[~out],
                       f"{data.source}, without people {people}"),
             ImageData(data.images[out], data.labels[out],
-                      f"people {people} held out of {data.source}"))
+                      f"{int(out.sum())} images of people {people}, never trained on"))
 
 
 def extract_att_faces(archive, data_root):

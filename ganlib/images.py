@@ -26,7 +26,7 @@ import torch
 
 from .celeba import CELEBA_COUNT, CELEBA_DIR, find_images
 from .data import MNIST_FOLDERS, ImageData, load_mnist
-from .faces import att_faces
+from .faces import att_faces, split_people
 from .utils import atomic_write
 
 
@@ -248,3 +248,30 @@ def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress
     return data
 
 
+
+
+# What "pick for me" (0 or -1) means for chapter 3's parameters and `python -m ganlib.train_dcgan`:
+# big settings on a GPU; small ones on a CPU, which trains the 400 AT&T faces at 64x64 in
+# minutes but CelebA only at 32x32 on a subset.
+def dcgan_defaults(dataset, gpu, image_size=0, ngf=0, ndf=0, max_images=-1, epochs=0,
+                   max_steps=-1):
+    """The chapter's sizes with its 0 / -1 parameters replaced by the defaults they stand for."""
+    faces = dataset == "att-faces"
+    return {"image_size": image_size or (64 if gpu or faces else 32),
+            "ngf": ngf or (64 if gpu else 32), "ndf": ndf or (64 if gpu else 32),
+            "max_images": max_images if max_images >= 0 else (0 if gpu or faces else 20_000),
+            "epochs": epochs or (300 if faces else 5 if gpu else 10),
+            "max_steps": max_steps if max_steps >= 0 else (0 if gpu else 1_500)}
+
+
+def dcgan_split(data, dataset, heldout_people=4):
+    """(train, heldout) ImageData: the AT&T faces' last `heldout_people` people, never trained
+    on; for other data the last min(1000, N/10) images. The held-out images are the reference
+    of chapter 3's checks (D's verdict on unseen reals; the generator's memorisation)."""
+    if dataset == "att-faces":
+        return split_people(data, tuple(range(40 - heldout_people, 40)))
+    k = min(1000, len(data) // 10)
+    part = lambda sl, text: ImageData(data.images[sl], None if data.labels is None
+                                      else data.labels[sl], text)
+    return part(slice(0, len(data) - k), data.source), part(slice(len(data) - k, None),
+                                                             f"the last {k} of {data.source}")

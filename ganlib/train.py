@@ -30,6 +30,10 @@ act on the whole run rather than on a step:
 `FitConfig.augment` names a DiffAugment policy (`ganlib.augment`, Zhao et al. 2020,
 arXiv:2006.10738): D then sees T(real) and T(fake) in its update, and G's loss is D(T(G(z))),
 back-propagated through T. The steps take it as an `augment` callable (None: none).
+
+The same `fit` trains on many GPUs under torchrun: `fit(..., parallel=ganlib.distributed.init())`
+wraps G and D in DDP for the steps and leaves everything else to rank 0 (ganlib/distributed.py,
+`python -m ganlib.train_dcgan`). This module never imports torch.distributed itself.
 """
 
 import contextlib
@@ -120,19 +124,20 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
 
 
 def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
-               amp_dtype=None, updates="both", augment=None):
+               amp_dtype=None, updates="both", augment=None, z=None):
     """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
 
     updates="d" or "g" performs only that player's update (the other is only evaluated), to
     watch what each update does on its own. augment: see `d_step` and `g_step`; the
     evaluated player's numbers are on augmented inputs too, so they mean the same thing.
+    z: G's noise (B, nz); None draws it here.
 
     Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
     d_fake = mean D(G(z)) before the D update, d_fake_after = the same after it."""
     if updates not in ("both", "d", "g"):
         raise ValueError(f"updates must be 'both', 'd' or 'g', got {updates!r}")
     loss_fn = get_g_loss(g_loss) if isinstance(g_loss, str) else g_loss
-    z = torch.randn(real.shape[0], G.nz, device=real.device)
+    z = torch.randn(real.shape[0], G.nz, device=real.device) if z is None else z
     with _autocast(real.device, amp_dtype), torch.set_grad_enabled(updates != "d"):
         fake = G(z)
     if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
@@ -238,7 +243,7 @@ def _snapshot(G, D, run, fn, device):
 
 
 def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapshot,
-        callback=None, meta=None):
+        callback=None, meta=None, parallel=None):
     """Train G and D on `data` as `cfg` says; return a `Run`.
 
     data: a tensor or `ImageData` (wrapped in `TensorBatches`), or any object with
@@ -247,6 +252,11 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
       eval mode, under no_grad); the default keeps G's samples.
     callback(step, stats): called after every step with the step's detached tensors.
     meta: a dict stored in checkpoints (the chapter's parameters, the data's source...).
+    parallel: None (one process), or a `ganlib.distributed.Parallel` under torchrun: G and D
+      stay plain here and are wrapped in DDP for the steps only; cfg.batch_size is then the
+      global batch, `data` must be sharded (`parallel.batches`), and rank 0 alone draws the
+      progress bar and writes snapshots and checkpoints, which every process resumes from
+      (so checkpoint_path must be on a file system they all see; ganlib/distributed.py).
 
     With cfg.resume and a checkpoint at cfg.checkpoint_path, the run continues the saved one
     exactly, or stops before any change: other settings (models, FitConfig, optimizers, meta)
@@ -263,8 +273,17 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     device = next(G.parameters()).device
     on_cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if (on_cuda if cfg.amp is None else cfg.amp) else None
-    batches = data if hasattr(data, "epoch") else TensorBatches(data, cfg.batch_size, device,
-                                                               seed=cfg.seed)
+    # parallel: every `parallel is not None` below is the only difference a torchrun run makes
+    main = parallel is None or parallel.is_main  # the process that draws, snapshots and saves
+    if hasattr(data, "epoch"):
+        batches = data
+    elif parallel is None:
+        batches = TensorBatches(data, cfg.batch_size, device, seed=cfg.seed)
+    else:
+        batches = parallel.batches(data, cfg.batch_size, device, seed=cfg.seed)
+    if parallel is not None and getattr(batches, "world_size", 1) != parallel.world_size:
+        raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
+                         f"own shard of every batch: build the data with parallel.batches(...)")
     total = int(cfg.steps) if cfg.steps is not None else int(cfg.epochs) * len(batches)
     if total < 1:
         raise ValueError(f"FitConfig.epochs={cfg.epochs} gives no steps: the data has no batches")
@@ -291,7 +310,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     if run is None:
         gen = torch.Generator().manual_seed(cfg.seed)
         run = Run(fixed_noise=torch.randn(cfg.n_fixed, G.nz, generator=gen))
-        _snapshot(sampler, D, run, snapshot_fn, device)
+        if main:
+            _snapshot(sampler, D, run, snapshot_fn, device)
     run.G_ema = G_ema
 
     channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
@@ -299,18 +319,25 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
         for model in (G, D, G_ema):
             if model is not None:
                 model.to(memory_format=torch.channels_last)
-    Gc, Dc = (torch.compile(G), torch.compile(D)) if cfg.compile else (G, D)
+    # The steps run the DDP-wrapped models (parallel); snapshots, EMA and checkpoints use the
+    # plain G and D, so checkpoints hold their state_dicts without DDP's "module." prefix.
+    Gc, Dc = (parallel.wrap(G), parallel.wrap(D)) if parallel is not None else (G, D)
+    Gc, Dc = (torch.compile(Gc), torch.compile(Dc)) if cfg.compile else (Gc, Dc)
 
     def checkpoint():
-        if ckpt_path:
+        if ckpt_path and main:
             state = resume.training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema)
+            if parallel is not None:
+                state["world_size"] = parallel.world_size  # a record; resuming may change it
             save_checkpoint(state, ckpt_path)
+        if ckpt_path and parallel is not None:
+            parallel.barrier()  # the others wait until rank 0's checkpoint is on disk
 
     from tqdm.auto import tqdm
     # no tqdm rate (a moving average): the postfix shows this call's whole-run img/s instead,
     # the number Run.images_per_second ends with, so the bar and the chapter's print agree
     bar = tqdm(total=total * cfg.batch_size, initial=run.step * cfg.batch_size, unit="img",
-               unit_scale=True, disable=not cfg.progress, desc="training",
+               unit_scale=True, disable=not (cfg.progress and main), desc="training",
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
     pending = []  # per-step stats, still on the device
     images = 0  # images trained on in this call
@@ -323,7 +350,10 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
 
     def flush():
         if pending:
-            rows = torch.stack(pending).tolist()  # the one host sync
+            rows = torch.stack(pending)
+            if parallel is not None:
+                rows = parallel.mean(rows)  # the history records the global batch's means
+            rows = rows.tolist()  # the one host sync
             first = run.step - len(rows) + 1
             for i, row in enumerate(rows):
                 run.history["step"].append(first + i)
@@ -342,25 +372,32 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
             if cfg.lr_decay != "none":
                 for opt in (opt_g, opt_d):
                     set_lr(opt, cfg.lr_decay, run.step, total)
+            # parallel: this process's rows of the noise drawn for the whole global batch
+            z = parallel.noise(real.shape[0], G.nz, real.device) if parallel is not None else None
             stats = train_step(Gc, Dc, opt_g, opt_d, real, g_loss=cfg.g_loss,
                                label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
-                               updates=cfg.updates, augment=augment)
+                               updates=cfg.updates, augment=augment, z=z)
             if G_ema is not None:
                 ema_update(G_ema, G, cfg.ema, run.step)
             run.step += 1
             pending.append(torch.stack([stats[m] for m in METRICS]))
-            images += real.shape[0]
-            bar.update(real.shape[0])
+            seen_now = real.shape[0] * (1 if parallel is None else parallel.world_size)
+            images += seen_now  # all processes' images: the global batch
+            bar.update(seen_now)
             if callback is not None:
                 callback(run.step, stats)
             last = run.step >= total  # never overshoots, whatever the batches yield
-            if cfg.max_seconds and time.perf_counter() - call_t0 >= cfg.max_seconds:
+            out_of_time = cfg.max_seconds and time.perf_counter() - call_t0 >= cfg.max_seconds
+            if cfg.max_seconds and parallel is not None:  # all processes stop at the same step
+                out_of_time = parallel.any(out_of_time)
+            if out_of_time:
                 last = True  # out of time: the end of the run, snapshot and checkpoint included
             if len(pending) >= cfg.sync_every or last:
                 flush()
             if last or (cfg.snapshot_every and run.step % cfg.snapshot_every == 0):
                 flush()
-                _snapshot(sampler, D, run, snapshot_fn, device)
+                if main:
+                    _snapshot(sampler, D, run, snapshot_fn, device)
             if last or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
                 flush()
                 run.seconds += time.perf_counter() - t0

@@ -68,6 +68,9 @@ def plot_history(history, axes=None, upto=None, smooth=25):
                     ls="--" if dashed else "-", lw=1.0 if dashed else 1.5)
         ax.set_xlabel("step")
         ax.set_xlim(0, max(steps[-1] if len(steps) else 1, 1))
+        if n == 0:  # a snapshot before the first step: say so instead of empty axes
+            ax.text(0.5, 0.5, "no training steps yet", ha="center", va="center",
+                    transform=ax.transAxes, color="gray")
         ax.legend(loc="upper right", fontsize=8, title_fontsize=7,
                   title=f"running means over {smooth} steps" if smooth > 1 else None)
     axes[0].set_ylabel("loss")
@@ -113,8 +116,9 @@ def plot_toy(snap, real, ax=None, lim=1.2, arrows=True):
         ax.legend(loc="upper left", fontsize=8)
         return ax
     n = int(round(len(snap["grid"]) ** 0.5))
-    ax.imshow(snap["d"].view(n, n).numpy(), origin="lower", extent=(-lim, lim, -lim, lim),
-              cmap="PiYG", vmin=0, vmax=1, alpha=0.6)
+    im = ax.imshow(snap["d"].view(n, n).numpy(), origin="lower", extent=(-lim, lim, -lim, lim),
+                   cmap="PiYG", vmin=0, vmax=1, alpha=0.6)
+    ax.figure.colorbar(im, ax=ax, shrink=0.75, pad=0.02, label="D(x)")
     ax.scatter(real[:, 0], real[:, 1], s=4, color=REAL_COLOR, alpha=0.5, label="real")
     ax.scatter(fake[:, 0], fake[:, 1], s=6, color=FAKE_COLOR, alpha=0.8, label="generated")
     if arrows and "field" in snap:

