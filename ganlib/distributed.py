@@ -50,7 +50,7 @@ import torch
 from torch import nn
 
 from .data import TensorBatches, to_unit_range
-from .train import has_batchnorm
+from .steps import has_batchnorm
 
 BATCHNORM = ("sync", "local")
 SYNC_BN_DEVICES = ("cuda", "xpu", "hpu")  # where nn.SyncBatchNorm runs (not the CPU, not MPS)

@@ -1,20 +1,4 @@
-"""The training step and the one fit loop every chapter uses.
-
-`train_step` is Algorithm 1 of Goodfellow et al. 2014 (arXiv:1406.2661) with k = 1: one
-discriminator update, then one generator update. Three details make it faster than the loop
-of the classic tutorials without changing what it computes:
-
-* G runs forward once per step. The D update sees `fake.detach()`; the G update
-  back-propagates through the very same `fake` (the tutorials run G a second time).
-* During the G update D's parameters are frozen (`requires_grad(D, False)`), so autograd
-  computes gradients with respect to D's input only, not its weights, which G never needs.
-* Without BatchNorm in D, real and fake go through D as one batch of 2B (bigger matrix
-  products, half the kernel launches). With BatchNorm they stay separate, since batch
-  statistics of a mixed batch would change what D computes.
-
-The step returns detached 0-d tensors and never calls `.item()`: on a GPU, a host sync per
-step would stall the queue of kernels. `fit` gathers them and syncs once every `sync_every`
-steps.
+"""The one fit loop every chapter uses (the step it repeats is in `ganlib.steps`).
 
 `fit` adds epochs/steps, fixed-noise snapshots (they feed `ganlib.widgets`), a tqdm bar in
 img/s, a per-step callback, and checkpoints with exact resume (`ganlib.resume`). Two options
@@ -36,7 +20,6 @@ wraps G and D in DDP for the steps and leaves everything else to rank 0 (ganlib/
 `python -m ganlib.train_dcgan`). This module never imports torch.distributed itself.
 """
 
-import contextlib
 import copy
 import numbers
 import time
@@ -50,118 +33,9 @@ from . import resume
 from .augment import make_augment
 from .checkpoint import save_checkpoint
 from .data import TensorBatches
-from .losses import d_loss
-from .losses import g_loss as get_g_loss
 from .snapshots import default_snapshot
-
-METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
-
-
-def requires_grad(model, flag=True):
-    """Switch gradient tracking of all of `model`'s parameters on or off."""
-    for p in model.parameters():
-        p.requires_grad_(flag)
-
-
-def make_adam(model, lr=2e-4, betas=(0.5, 0.999)):
-    """Adam with DCGAN's defaults, fused into one kernel per step where torch supports it.
-
-    Build it after moving `model` to its device (fused Adam checks the device)."""
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError):  # a device (or an old torch) without fused Adam
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
-
-
-def has_batchnorm(model):
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def _autocast(device, amp_dtype):
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
-
-def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None,
-           augment=None):
-    """One discriminator update. `fake` must be detached: this step never touches G.
-    `augment` (x -> x'), if given, transforms real and fake alike before D sees them.
-
-    Returns (loss, real_logits, fake_logits), detached."""
-    joint = not has_batchnorm(D) if joint is None else joint
-    if augment is not None:
-        real, fake = augment(real), augment(fake)
-    with _autocast(real.device, amp_dtype):
-        if joint:
-            logits = D(torch.cat([real, fake])).float()  # (2B,)
-            real_logits, fake_logits = logits[:len(real)], logits[len(real):]
-        else:
-            real_logits, fake_logits = D(real).float(), D(fake).float()  # (B,), (B,)
-        loss = d_loss(real_logits, fake_logits, label_smoothing)
-    opt_d.zero_grad(set_to_none=True)
-    loss.backward()
-    opt_d.step()
-    return loss.detach(), real_logits.detach(), fake_logits.detach()
-
-
-def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
-    """One generator update through a frozen D. `fake` = G(z), still attached to G's graph.
-    `augment`, if given, transforms fake before D, and G's gradient flows back through it.
-
-    Returns (loss, fake_logits), detached; D's parameters and gradients are left untouched."""
-    requires_grad(D, False)
-    try:
-        with _autocast(fake.device, amp_dtype):
-            logits = D(fake if augment is None else augment(fake)).float()  # (B,)
-            loss = loss_fn(logits)
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-    finally:
-        requires_grad(D, True)
-    return loss.detach(), logits.detach()
-
-
-def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
-               amp_dtype=None, updates="both", augment=None, z=None):
-    """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
-
-    updates="d" or "g" performs only that player's update (the other is only evaluated), to
-    watch what each update does on its own. augment: see `d_step` and `g_step`; the
-    evaluated player's numbers are on augmented inputs too, so they mean the same thing.
-    z: G's noise (B, nz); None draws it here.
-
-    Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
-    d_fake = mean D(G(z)) before the D update, d_fake_after = the same after it."""
-    if updates not in ("both", "d", "g"):
-        raise ValueError(f"updates must be 'both', 'd' or 'g', got {updates!r}")
-    loss_fn = get_g_loss(g_loss) if isinstance(g_loss, str) else g_loss
-    z = torch.randn(real.shape[0], G.nz, device=real.device) if z is None else z
-    with _autocast(real.device, amp_dtype), torch.set_grad_enabled(updates != "d"):
-        fake = G(z)
-    if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
-        fake = fake.contiguous(memory_format=torch.channels_last)
-    seen = (lambda x: x) if augment is None else augment  # what D sees of an image
-    if updates == "g":
-        with torch.no_grad(), _autocast(real.device, amp_dtype):
-            real_logits, fake_logits = D(seen(real)).float(), D(seen(fake)).float()
-        loss_d = d_loss(real_logits, fake_logits, label_smoothing)
-    else:
-        loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(),
-                                                  label_smoothing=label_smoothing,
-                                                  amp_dtype=amp_dtype, augment=augment)
-    if updates == "d":
-        with torch.no_grad(), _autocast(real.device, amp_dtype):
-            fake_logits_after = D(seen(fake)).float()
-        loss_g = loss_fn(fake_logits_after)
-    else:
-        loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype,
-                                           augment=augment)
-    return {"loss_d": loss_d, "loss_g": loss_g,
-            "d_real": torch.sigmoid(real_logits).mean(),
-            "d_fake": torch.sigmoid(fake_logits).mean(),
-            "d_fake_after": torch.sigmoid(fake_logits_after).mean()}
+from .steps import (METRICS, d_step, g_step, has_batchnorm, make_adam,  # noqa: F401
+                    requires_grad, train_step)
 
 
 @torch.no_grad()
