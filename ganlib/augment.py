@@ -33,6 +33,15 @@ The random parameters come from `generator` when one is given (drawn on the gene
 then moved to x's: a CPU generator gives the same augmentations on every device), otherwise
 from torch's global generator on x's device, so that `fit` (which seeds and checkpoints the
 global state) stays reproducible and resumes exactly, with no host sync per step on a GPU.
+
+Instance noise (`with_instance_noise`; Sønderby, Caballero, Theis, Shi & Huszár 2016,
+"Amortised MAP Inference for Image Super-resolution", arXiv:1610.04490; Arjovsky &
+Bottou 2017, "Towards Principled Methods for Training GANs", arXiv:1701.04862) is one more
+transformation of D's inputs, real and fake alike: x + sigma * N(0, I). Early in training the
+real and generated distributions barely overlap, so a perfect D exists and G's gradients from
+it vanish or carry no information; blurring both with the same Gaussian makes them overlap.
+Sigma is annealed to 0 (`FitConfig.instance_noise`), so the game ends on the clean data. It
+goes after the DiffAugment policy, and G's loss back-propagates through it like through T.
 """
 
 import torch
@@ -157,3 +166,16 @@ def make_augment(policy, generator=None, fill=0.0):
         return diff_augment(x, policy, generator, fill)
 
     return augment
+
+
+def with_instance_noise(augment, std):
+    """The callable x -> augment(x) + std * N(0, I) (fresh noise per call, from torch's global
+    generator), or `augment` itself (None: no augmentation) when std is 0."""
+    if not std:
+        return augment
+
+    def noisy(x):
+        x = x if augment is None else augment(x)
+        return x + std * torch.randn_like(x)
+
+    return noisy

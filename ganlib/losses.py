@@ -14,6 +14,20 @@ which is why we use it (or `binary_cross_entropy_with_logits`) instead of Sigmoi
   when D confidently rejects fakes, i.e. early in training ("saturating").
 * `g_loss_nonsaturating`: G maximises E log D(G(z)) instead (the "flipped labels" trick);
   same fixed point, strong gradients where the minimax form has none.
+
+Two other games read D's output as a score, not the logit of a probability:
+
+* hinge (Lim & Ye 2017, "Geometric GAN", arXiv:1705.02894; Miyato et al. 2018,
+  arXiv:1802.05957): D minimises E relu(1 - l(x)) + E relu(1 + l(G(z))), so it stops pushing
+  once a real scores above +1 and a fake below -1; G minimises -E l(G(z)).
+* Wasserstein (Arjovsky, Chintala & Bottou 2017, arXiv:1701.07875): the critic maximises
+  E l(x) - E l(G(z)), an estimate of the earth mover's distance only while l is 1-Lipschitz
+  (weight clipping in the paper; a gradient penalty or spectral normalisation here, see
+  `ganlib.penalties` and `ganlib.models`); G minimises -E l(G(z)).
+
+`LOSSES` pairs each generator loss with its discriminator loss; `loss_pair(name)` picks one
+(`FitConfig.g_loss` names it). The non-saturating and minimax generators play against the
+same D, the one of `d_loss`.
 """
 
 import torch.nn.functional as F
@@ -44,11 +58,41 @@ def g_loss_nonsaturating(fake_logits):
     return F.softplus(-fake_logits).mean()
 
 
-G_LOSSES = {"minimax": g_loss_minimax, "nonsaturating": g_loss_nonsaturating}
+def d_loss_hinge(real_logits, fake_logits):
+    """E relu(1 - l(x)) + E relu(1 + l(G(z))): 2 at l = 0, 0 once reals score >= 1 and
+    fakes <= -1 (no gradient from samples beyond their margin)."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def g_loss_hinge(fake_logits):
+    """-E l(G(z)): G raises its samples' scores, without a margin."""
+    return -fake_logits.mean()
+
+
+def d_loss_wasserstein(real_logits, fake_logits):
+    """E l(G(z)) - E l(x): minus the critic's estimate of the Wasserstein-1 distance."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def g_loss_wasserstein(fake_logits):
+    """-E l(G(z)): the part of the critic's estimate that G can move."""
+    return -fake_logits.mean()
+
+
+# name -> (D's loss, G's loss). d_loss alone takes label_smoothing (a cross-entropy target).
+LOSSES = {"nonsaturating": (d_loss, g_loss_nonsaturating), "minimax": (d_loss, g_loss_minimax),
+          "hinge": (d_loss_hinge, g_loss_hinge),
+          "wasserstein": (d_loss_wasserstein, g_loss_wasserstein)}
+G_LOSSES = {name: pair[1] for name, pair in LOSSES.items()}
+
+
+def loss_pair(name):
+    """(D's loss, G's loss) of the game called `name`, one of `LOSSES`."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {name!r}")
+    return LOSSES[name]
 
 
 def g_loss(name):
-    """The generator loss called `name` ('minimax' or 'nonsaturating')."""
-    if name not in G_LOSSES:
-        raise ValueError(f"generator loss must be one of {sorted(G_LOSSES)}, got {name!r}")
-    return G_LOSSES[name]
+    """The generator loss called `name` (a key of `LOSSES`)."""
+    return loss_pair(name)[1]

@@ -15,12 +15,29 @@ Conventions shared by all of them:
   (`BCEWithLogits`/softplus), which is numerically stable where Sigmoid + BCELoss is not;
 * every model keeps the keyword arguments it was built with in `hparams`, so a checkpoint
   can rebuild it with `build(kind, **hparams)` without the caller knowing them.
+
+Every discriminator takes `spectral_norm=False`. With True, each of its Linear and Conv
+layers computes with W / sigma(W), sigma the largest singular value of W (reshaped to
+(out, in * k * k) for a convolution), estimated by one step of power iteration per forward
+pass in training mode (Miyato, Kataoka, Koyama & Yoshida 2018, "Spectral Normalization for
+GANs", arXiv:1802.05957; torch's `parametrizations.spectral_norm`). A Linear layer is then
+1-Lipschitz, up to the estimate (a convolution about so: its operator norm can exceed that of
+the reshaped matrix), which keeps D's gradients bounded, as a Wasserstein critic needs. Like
+Miyato et al.'s SN-DCGAN, `DCGANDiscriminator(spectral_norm=True)` has no BatchNorm:
+normalising by batch statistics would rescale what SN just bounded, and it makes D(x_i)
+depend on the rest of the batch, which gradient penalties assume it does not. `hparams`
+records spectral_norm only when True, so the hparams of every model built before the option
+existed are unchanged (resume compares them). The weights then live under
+"<layer>.parametrizations.weight.original" in the state_dict, with the power iteration's
+vectors u, v as buffers; `build` rebuilds the same layout.
 """
 
 import math
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 DCGAN_SIZES = (32, 64, 128)
 
@@ -64,6 +81,19 @@ def _mlp(sizes, act, dropout=0.0):
     return nn.Sequential(*layers)
 
 
+def _spectral(model, on):
+    """Spectral-normalise every Linear and Conv2d layer of `model` in place (if `on`)."""
+    if on:
+        for layer in [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]:
+            _spectral_norm(layer)
+    return model
+
+
+def _d_hparams(spectral_norm, **hparams):
+    """A discriminator's hparams: spectral_norm only when on (see the module's docstring)."""
+    return hparams | ({"spectral_norm": True} if spectral_norm else {})
+
+
 class ToyGenerator(Generator):
     """z (B, nz) -> x (B, dim): an MLP for 1-D and 2-D toy distributions."""
 
@@ -80,10 +110,10 @@ class ToyGenerator(Generator):
 class ToyDiscriminator(nn.Module):
     """x (B, dim) -> logits (B,)."""
 
-    def __init__(self, dim=2, hidden=128, depth=3, act="leaky_relu"):
+    def __init__(self, dim=2, hidden=128, depth=3, act="leaky_relu", spectral_norm=False):
         super().__init__()
-        self.hparams = dict(dim=dim, hidden=hidden, depth=depth, act=act)
-        self.net = _mlp([dim] + [hidden] * depth + [1], act)
+        self.hparams = _d_hparams(spectral_norm, dim=dim, hidden=hidden, depth=depth, act=act)
+        self.net = _spectral(_mlp([dim] + [hidden] * depth + [1], act), spectral_norm)
 
     def forward(self, x):
         return self.net(x).squeeze(1)  # (B,)
@@ -110,11 +140,12 @@ class MLPDiscriminator(nn.Module):
     """images (B, C, H, W) -> logits (B,): the classic fully connected discriminator."""
 
     def __init__(self, img_shape=(1, 28, 28), hidden=(1024, 512, 256), act="leaky_relu",
-                 dropout=0.3):
+                 dropout=0.3, spectral_norm=False):
         super().__init__()
-        self.hparams = dict(img_shape=tuple(img_shape), hidden=tuple(hidden), act=act,
-                            dropout=dropout)
-        self.net = _mlp([math.prod(img_shape), *hidden, 1], act, dropout)
+        self.hparams = _d_hparams(spectral_norm, img_shape=tuple(img_shape), hidden=tuple(hidden),
+                                  act=act, dropout=dropout)
+        self.net = _spectral(_mlp([math.prod(img_shape), *hidden, 1], act, dropout),
+                             spectral_norm)
 
     def forward(self, x):
         return self.net(x.flatten(1)).squeeze(1)  # (B, C*H*W) -> (B,)
@@ -165,12 +196,13 @@ class DCGANDiscriminator(nn.Module):
 
     Strided Conv + BatchNorm + LeakyReLU(0.2), with no BatchNorm on the first layer (the paper
     found that BatchNorm on D's input layer makes training unstable). Shapes for S = 64.
+    spectral_norm=True: every Conv spectral-normalised and no BatchNorm at all (SN-DCGAN).
     """
 
-    def __init__(self, ndf=64, nc=3, image_size=64):
+    def __init__(self, ndf=64, nc=3, image_size=64, spectral_norm=False):
         super().__init__()
         n_down = _check_size(image_size)
-        self.hparams = dict(ndf=ndf, nc=nc, image_size=image_size)
+        self.hparams = _d_hparams(spectral_norm, ndf=ndf, nc=nc, image_size=image_size)
         ch = ndf
         layers = [  # (B, nc, 64, 64) -> (B, ndf, 32, 32)
             nn.Conv2d(nc, ch, 4, 2, 1, bias=False),
@@ -179,12 +211,12 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(n_down - 1):  # (B, ndf, 32, 32) -> ... -> (B, ndf*8, 4, 4)
             layers += [
                 nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ch * 2),
+                *([] if spectral_norm else [nn.BatchNorm2d(ch * 2)]),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)
-        self.net = nn.Sequential(*layers)
+        self.net = _spectral(nn.Sequential(*layers), spectral_norm)
 
     def forward(self, x):
         return self.net(x).flatten()  # (B,)
@@ -192,9 +224,11 @@ class DCGANDiscriminator(nn.Module):
 
 def weights_init(m):
     """DCGAN init (Radford et al. 2016, sec. 4): conv weights ~ N(0, 0.02), BatchNorm weights
-    ~ N(1, 0.02), biases 0. Use as `model.apply(weights_init)`; other modules are left alone."""
+    ~ N(1, 0.02), biases 0. Use as `model.apply(weights_init)`; other modules are left alone.
+    A spectral-normalised conv gets its raw weight initialised (the scale then cancels out)."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
+        spectral = parametrize.is_parametrized(m, "weight")
+        nn.init.normal_(m.parametrizations.weight.original if spectral else m.weight, 0.0, 0.02)
         if m.bias is not None:
             nn.init.zeros_(m.bias)
     elif isinstance(m, nn.BatchNorm2d):

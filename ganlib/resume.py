@@ -10,6 +10,11 @@ With an EMA of G's weights (`FitConfig.ema`, Yazıcı et al. 2019, arXiv:1806.04
 averaged generator is the checkpoint's "generator" (the one `load_generator` returns: the one
 to sample from) and the raw, trained weights are kept as "generator_raw" to resume from.
 
+With `fit(..., score_fn=...)`, the generator of the best-scoring snapshot so far is also
+saved on its own, next to the checkpoint (`best_path`: "ck.pt" -> "ck_best.pt"), in the form
+`load_generator` reads. The best score to beat is read back from the snapshots' "score"
+entries, which the checkpoint holds, so a resumed run keeps the same best.
+
 One rule for resuming: a resumed run continues the saved run exactly, or stops. Other
 settings (models, FitConfig fields that change what is trained, optimizer settings, the
 caller's `meta`: data source, folder...) or a checkpoint already past the requested total
@@ -20,6 +25,7 @@ ran.
 
 import sys
 from dataclasses import asdict, fields
+from pathlib import Path
 
 import torch
 
@@ -53,6 +59,20 @@ def training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema=None):
     if G_ema is not None:
         state["generator_raw"] = model_record(G)
     return state
+
+
+def best_path(path):
+    """Where the best-scoring generator goes, beside the checkpoint at `path`: ck_best.pt."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_best{path.suffix}")
+
+
+def best_state(G, run, meta):
+    """The file of `run`'s latest snapshot's generator `G` and its score: `load_generator`
+    reads it (the one to sample from: the EMA generator when FitConfig.ema is on)."""
+    snap = run.snapshots[-1]
+    return {"format": 1, "generator": model_record(G), "step": snap["step"],
+            "score": snap["score"], "meta": meta or {}}
 
 
 def restore(G, D, opt_g, opt_d, path, device, G_ema=None):

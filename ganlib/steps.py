@@ -18,17 +18,26 @@ steps.
 
 `FitConfig.augment` reaches the steps as an `augment` callable (None: none): D sees T(real)
 and T(fake) in its update, and G's loss is D(T(G(z))), back-propagated through T
-(`ganlib.augment`, DiffAugment). Under torchrun `fit` passes G's noise `z` in, this process's
-rows of the global batch's noise (`ganlib.distributed`).
+(`ganlib.augment`, DiffAugment; instance noise is one more such T). Under torchrun `fit`
+passes G's noise `z` in, this process's rows of the global batch's noise
+(`ganlib.distributed`).
+
+Options for Chapter 4's fixes, all off by default (and then the step is the one above):
+* `g_loss` names a game of `ganlib.losses.LOSSES`, which picks D's loss too (hinge, Wasserstein).
+* `gp_weight`, `r1_weight`: D's loss gains a gradient penalty (`ganlib.penalties`).
+* n_critic > 1 D updates per G update (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1):
+  `real` is then a list of n_critic batches, one per D update, each against fresh fakes; the
+  last fake batch is also G's, so k = 1 is exactly the step above.
 """
 
 import contextlib
+import functools
 
 import torch
 from torch import nn
 
-from .losses import d_loss
-from .losses import g_loss as get_g_loss
+from .losses import d_loss, loss_pair
+from .penalties import gradient_penalty, r1_penalty
 
 
 METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
@@ -61,23 +70,34 @@ def _autocast(device, amp_dtype):
 
 
 def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None,
-           augment=None):
+           augment=None, loss_fn=d_loss, gp_weight=0.0, r1_weight=0.0):
     """One discriminator update. `fake` must be detached: this step never touches G.
     `augment` (x -> x'), if given, transforms real and fake alike before D sees them.
+    loss_fn(real_logits, fake_logits): D's loss (`ganlib.losses`; label_smoothing is d_loss's
+    only). D's loss gains gp_weight * gradient_penalty + r1_weight / 2 * r1_penalty, both on
+    the images D sees (`ganlib.penalties`).
 
-    Returns (loss, real_logits, fake_logits), detached."""
+    Returns (loss, real_logits, fake_logits), detached; the loss without the penalties."""
     joint = not has_batchnorm(D) if joint is None else joint
     if augment is not None:
         real, fake = augment(real), augment(fake)
+    if r1_weight:  # R1 is D's gradient at the reals: autograd must track them from here
+        real = real.detach().requires_grad_(True)
     with _autocast(real.device, amp_dtype):
         if joint:
             logits = D(torch.cat([real, fake])).float()  # (2B,)
             real_logits, fake_logits = logits[:len(real)], logits[len(real):]
         else:
             real_logits, fake_logits = D(real).float(), D(fake).float()  # (B,), (B,)
-        loss = d_loss(real_logits, fake_logits, label_smoothing)
+        loss = (loss_fn(real_logits, fake_logits, label_smoothing) if label_smoothing
+                else loss_fn(real_logits, fake_logits))
+        total = loss
+        if r1_weight:
+            total = total + r1_weight / 2 * r1_penalty(real_logits, real)
+        if gp_weight:
+            total = total + gp_weight * gradient_penalty(D, real, fake)
     opt_d.zero_grad(set_to_none=True)
-    loss.backward()
+    total.backward()
     opt_d.step()
     return loss.detach(), real_logits.detach(), fake_logits.detach()
 
@@ -100,34 +120,54 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
     return loss.detach(), logits.detach()
 
 
-def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
-               amp_dtype=None, updates="both", augment=None, z=None):
-    """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
-
-    updates="d" or "g" performs only that player's update (the other is only evaluated), to
-    watch what each update does on its own. augment: see `d_step` and `g_step`; the
-    evaluated player's numbers are on augmented inputs too, so they mean the same thing.
-    z: G's noise (B, nz); None draws it here.
-
-    Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
-    d_fake = mean D(G(z)) before the D update, d_fake_after = the same after it."""
-    if updates not in ("both", "d", "g"):
-        raise ValueError(f"updates must be 'both', 'd' or 'g', got {updates!r}")
-    loss_fn = get_g_loss(g_loss) if isinstance(g_loss, str) else g_loss
+def _fake(G, real, z, amp_dtype, grad):
+    """G(z) for a batch like `real` (z None: fresh noise), in real's memory layout."""
     z = torch.randn(real.shape[0], G.nz, device=real.device) if z is None else z
-    with _autocast(real.device, amp_dtype), torch.set_grad_enabled(updates != "d"):
+    with _autocast(real.device, amp_dtype), torch.set_grad_enabled(grad):
         fake = G(z)
     if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
         fake = fake.contiguous(memory_format=torch.channels_last)
+    return fake
+
+
+def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
+               amp_dtype=None, updates="both", augment=None, z=None, gp_weight=0.0,
+               r1_weight=0.0):
+    """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
+
+    real: a batch, or a list of n_critic batches: one D update on each, then one G update.
+    g_loss: a game of `ganlib.losses.LOSSES` by name (it picks D's loss too), or G's loss
+    function (D's is then `d_loss`). updates="d" or "g" performs only that player's update
+    (the other is only evaluated), to watch what each update does on its own. augment,
+    gp_weight, r1_weight: see `d_step` and `g_step`; the evaluated player's numbers are on
+    augmented inputs too, so they mean the same thing. z: G's noise (B, nz) for the last D
+    update and the G update, or a list of one per D update; None draws it here.
+
+    Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
+    d_fake = mean D(G(z)) before the (last) D update, d_fake_after = the same after it."""
+    if updates not in ("both", "d", "g"):
+        raise ValueError(f"updates must be 'both', 'd' or 'g', got {updates!r}")
+    d_loss_fn, loss_fn = loss_pair(g_loss) if isinstance(g_loss, str) else (d_loss, g_loss)
+    if label_smoothing:  # of d_loss's cross-entropy target; the other games have none
+        if d_loss_fn is not d_loss:
+            raise ValueError(f"label_smoothing needs the cross-entropy D loss, not {g_loss!r}'s")
+        d_loss_fn = functools.partial(d_loss, label_smoothing=label_smoothing)
+    d_kw = dict(loss_fn=d_loss_fn, amp_dtype=amp_dtype, augment=augment, gp_weight=gp_weight,
+                r1_weight=r1_weight)
+    reals = list(real) if isinstance(real, (list, tuple)) else [real]
+    zs = list(z) if isinstance(z, (list, tuple)) else [None] * (len(reals) - 1) + [z]
+    if updates != "g":  # n_critic > 1: the extra D updates, each on its batch, fresh fakes
+        for real_k, z_k in zip(reals[:-1], zs[:-1]):
+            d_step(D, opt_d, real_k, _fake(G, real_k, z_k, amp_dtype, grad=False), **d_kw)
+    real = reals[-1]
+    fake = _fake(G, real, zs[-1], amp_dtype, grad=updates != "d")
     seen = (lambda x: x) if augment is None else augment  # what D sees of an image
     if updates == "g":
         with torch.no_grad(), _autocast(real.device, amp_dtype):
             real_logits, fake_logits = D(seen(real)).float(), D(seen(fake)).float()
-        loss_d = d_loss(real_logits, fake_logits, label_smoothing)
+        loss_d = d_loss_fn(real_logits, fake_logits)
     else:
-        loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(),
-                                                  label_smoothing=label_smoothing,
-                                                  amp_dtype=amp_dtype, augment=augment)
+        loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(), **d_kw)
     if updates == "d":
         with torch.no_grad(), _autocast(real.device, amp_dtype):
             fake_logits_after = D(seen(fake)).float()

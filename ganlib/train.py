@@ -14,6 +14,13 @@ act on the whole run rather than on a step:
 `FitConfig.augment` names a DiffAugment policy (`ganlib.augment`, Zhao et al. 2020,
 arXiv:2006.10738): D then sees T(real) and T(fake) in its update, and G's loss is D(T(G(z))),
 back-propagated through T. The steps take it as an `augment` callable (None: none).
+`FitConfig.instance_noise` adds Gaussian noise after it, its std falling linearly to 0.
+
+Chapter 4's fixes are FitConfig options of the same loop: the game (`g_loss`: hinge,
+Wasserstein), gradient penalties on D (`gp_weight`, `r1_weight`, `ganlib.penalties`), D updates
+per G update (`n_critic`), instance noise; TTUR is just two optimizers with different lrs.
+`fit(..., score_fn=...)` scores the sampled generator at every snapshot and keeps the best one
+next to the checkpoint (`ganlib.resume.best_path`), so a chapter can report best and last.
 
 The same `fit` trains on many GPUs under torchrun: `fit(..., parallel=ganlib.distributed.init())`
 wraps G and D in DDP for the steps and leaves everything else to rank 0 (ganlib/distributed.py,
@@ -21,7 +28,7 @@ wraps G and D in DDP for the steps and leaves everything else to rank 0 (ganlib/
 """
 
 import copy
-import numbers
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +37,9 @@ import torch
 from torch import nn
 
 from . import resume
-from .augment import make_augment
+from .augment import make_augment, with_instance_noise
 from .checkpoint import save_checkpoint
+from .config import FitConfig, check_config, total_steps
 from .data import TensorBatches
 from .snapshots import default_snapshot
 from .steps import (METRICS, d_step, g_step, has_batchnorm, make_adam,  # noqa: F401
@@ -66,31 +74,6 @@ def set_lr(opt, schedule, step, total):
 
 # ----------------------------------------------------------------------------- fit
 
-@dataclass(frozen=True)
-class FitConfig:
-    epochs: int | None = None  # passes over the data; give epochs or steps
-    steps: int | None = None  # total optimizer steps (one D and one G update each)
-    batch_size: int = 128  # images per step
-    g_loss: str = "nonsaturating"  # generator loss: "nonsaturating" or "minimax" (saturating)
-    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
-    updates: str = "both"  # "both", or "d" / "g" to update only that player
-    n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
-    snapshot_every: int = 0  # steps between snapshots; 0 keeps only the first and the last
-    sync_every: int = 25  # steps between host syncs (history flush, progress-bar text)
-    checkpoint_every: int = 0  # steps between checkpoints; 0 writes one at the end only
-    checkpoint_path: str | None = None  # where checkpoints go; None: no checkpoints
-    resume: bool = True  # continue from checkpoint_path when it exists
-    seed: int = 0  # seeds the batch order and the fixed noise
-    amp: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
-    channels_last: bool | None = None  # NHWC layout for conv models; None: on for CUDA
-    compile: bool = False  # torch.compile G and D: slow first steps, faster after (CUDA)
-    progress: bool = True  # a tqdm bar in images/s
-    ema: float = 0.0  # decay of the moving average of G's weights (0.999: ~1000 steps); 0: off
-    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
-    max_seconds: float = 0.0  # also stop after this much training time in this call; 0: no limit
-    augment: str = ""  # DiffAugment policy on D's inputs, e.g. "translation,cutout,color"; "": off
-
-
 @dataclass
 class Run:
     """What `fit` returns, and what a checkpoint restores."""
@@ -105,19 +88,35 @@ class Run:
     G_ema: nn.Module | None = None  # the averaged generator when FitConfig.ema > 0
 
 
-def _snapshot(G, D, run, fn, device):
+def _snapshot(G, D, run, fn, device, score_fn=None):
     modes = G.training, D.training
     G.eval(), D.eval()
     try:
         with torch.no_grad():
             snap = fn(G, D, run.fixed_noise.to(device))
+            if score_fn is not None:
+                snap["score"] = float(score_fn(G))
     finally:  # an interrupt or an error mid-snapshot must not leave both models in eval mode
         G.train(modes[0]), D.train(modes[1])
     run.snapshots.append({"step": run.step, **snap})
 
 
+def _groups(batches, first, n):
+    """Lists of n consecutive batches from batch `first` (counted from epoch 0's first) on,
+    running on through the epochs: each step's batches, one per D update."""
+    epoch, k = divmod(first, len(batches))
+    group = []
+    while True:
+        for real in batches.epoch(epoch, start=k):
+            group.append(real)
+            if len(group) == n:
+                yield group
+                group = []
+        epoch, k = epoch + 1, 0
+
+
 def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapshot,
-        callback=None, meta=None, parallel=None):
+        callback=None, meta=None, parallel=None, score_fn=None):
     """Train G and D on `data` as `cfg` says; return a `Run`.
 
     data: a tensor or `ImageData` (wrapped in `TensorBatches`), or any object with
@@ -125,6 +124,11 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     snapshot_fn(G, D, fixed_noise) -> dict: what to keep at each snapshot (both models are in
       eval mode, under no_grad); the default keeps G's samples.
     callback(step, stats): called after every step with the step's detached tensors.
+    score_fn(G) -> float, lower is better (a Fréchet distance...): called at every snapshot
+      on the generator the snapshots show (the EMA one if on; eval mode, no_grad), kept as
+      the snapshot's "score"; with a checkpoint_path, each new best score also saves that
+      generator to `resume.best_path(checkpoint_path)` ("ck.pt" -> "ck_best.pt"), a file
+      `load_generator` reads.
     meta: a dict stored in checkpoints (the chapter's parameters, the data's source...).
     parallel: None (one process), or a `ganlib.distributed.Parallel` under torchrun: G and D
       stay plain here and are wrapped in DDP for the steps only; cfg.batch_size is then the
@@ -137,13 +141,7 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     or a checkpoint past the step total raise a ValueError that lists them
     (`ganlib.resume.check_resume`).
     """
-    if (cfg.epochs is None) == (cfg.steps is None):
-        raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps")
-    for name in ("epochs", "steps", "batch_size"):  # True is an int in Python; 0.5 is no count
-        n = getattr(cfg, name)
-        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
-                              or n < 1):
-            raise ValueError(f"FitConfig.{name} must be a whole number >= 1, got {n!r}")
+    check_config(cfg)
     device = next(G.parameters()).device
     on_cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if (on_cuda if cfg.amp is None else cfg.amp) else None
@@ -158,11 +156,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     if parallel is not None and getattr(batches, "world_size", 1) != parallel.world_size:
         raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
                          f"own shard of every batch: build the data with parallel.batches(...)")
-    total = int(cfg.steps) if cfg.steps is not None else int(cfg.epochs) * len(batches)
-    if total < 1:
-        raise ValueError(f"FitConfig.epochs={cfg.epochs} gives no steps: the data has no batches")
-    if not 0.0 <= cfg.ema < 1.0:
-        raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
+    n_critic = int(cfg.n_critic)
+    total = total_steps(cfg, len(batches))
     augment = make_augment(cfg.augment)  # None when off; a misspelt policy fails here
     for opt in (opt_g, opt_d):  # checks lr_decay; records initial_lr, compared on resume
         set_lr(opt, cfg.lr_decay, 0, total)
@@ -171,9 +166,17 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
         G_ema = copy.deepcopy(G).eval()
         requires_grad(G_ema, False)
     sampler = G if G_ema is None else G_ema  # what snapshots show
+    ckpt_path = cfg.checkpoint_path
+
+    def snapshot():  # rank 0 only
+        _snapshot(sampler, D, run, snapshot_fn, device, score_fn)
+        score = run.snapshots[-1].get("score", math.nan)
+        best = min((s["score"] for s in run.snapshots[:-1]  # resumed runs' snapshots too
+                    if not math.isnan(s.get("score", math.nan))), default=math.inf)
+        if ckpt_path and score < best:
+            save_checkpoint(resume.best_state(sampler, run, meta), resume.best_path(ckpt_path))
 
     run = None
-    ckpt_path = cfg.checkpoint_path
     if ckpt_path and cfg.resume and _exists(ckpt_path):
         # before restore, which overwrites the optimizers' settings and the models' weights
         resume.check_resume(ckpt_path, cfg, G, D, opt_g, opt_d, meta, total)
@@ -185,7 +188,7 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
         gen = torch.Generator().manual_seed(cfg.seed)
         run = Run(fixed_noise=torch.randn(cfg.n_fixed, G.nz, generator=gen))
         if main:
-            _snapshot(sampler, D, run, snapshot_fn, device)
+            snapshot()
     run.G_ema = G_ema
 
     channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
@@ -210,7 +213,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
     from tqdm.auto import tqdm
     # no tqdm rate (a moving average): the postfix shows this call's whole-run img/s instead,
     # the number Run.images_per_second ends with, so the bar and the chapter's print agree
-    bar = tqdm(total=total * cfg.batch_size, initial=run.step * cfg.batch_size, unit="img",
+    per_step = cfg.batch_size * n_critic  # the real images D sees in a step
+    bar = tqdm(total=total * per_step, initial=run.step * per_step, unit="img",
                unit_scale=True, disable=not (cfg.progress and main), desc="training",
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
     pending = []  # per-step stats, still on the device
@@ -237,49 +241,53 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
             show(_rate(images, time.perf_counter() - call_t0))  # just synced: an honest time
 
     call_t0 = t0 = time.perf_counter()
-    epoch, k = divmod(run.step, len(batches))
+    groups = _groups(batches, run.step * n_critic, n_critic)  # resumes where the run stopped
     last = run.step >= total
     while not last:
-        for real in batches.epoch(epoch, start=k):
-            if channels_last and real.dim() == 4:
-                real = real.contiguous(memory_format=torch.channels_last)
-            if cfg.lr_decay != "none":
-                for opt in (opt_g, opt_d):
-                    set_lr(opt, cfg.lr_decay, run.step, total)
-            # parallel: this process's rows of the noise drawn for the whole global batch
-            z = parallel.noise(real.shape[0], G.nz, real.device) if parallel is not None else None
-            stats = train_step(Gc, Dc, opt_g, opt_d, real, g_loss=cfg.g_loss,
-                               label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
-                               updates=cfg.updates, augment=augment, z=z)
-            if G_ema is not None:
-                ema_update(G_ema, G, cfg.ema, run.step)
-            run.step += 1
-            pending.append(torch.stack([stats[m] for m in METRICS]))
-            seen_now = real.shape[0] * (1 if parallel is None else parallel.world_size)
-            images += seen_now  # all processes' images: the global batch
-            bar.update(seen_now)
-            if callback is not None:
-                callback(run.step, stats)
-            last = run.step >= total  # never overshoots, whatever the batches yield
-            out_of_time = cfg.max_seconds and time.perf_counter() - call_t0 >= cfg.max_seconds
-            if cfg.max_seconds and parallel is not None:  # all processes stop at the same step
-                out_of_time = parallel.any(out_of_time)
-            if out_of_time:
-                last = True  # out of time: the end of the run, snapshot and checkpoint included
-            if len(pending) >= cfg.sync_every or last:
-                flush()
-            if last or (cfg.snapshot_every and run.step % cfg.snapshot_every == 0):
-                flush()
-                if main:
-                    _snapshot(sampler, D, run, snapshot_fn, device)
-            if last or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
-                flush()
-                run.seconds += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                checkpoint()
-            if last:
-                break
-        epoch, k = epoch + 1, 0
+        reals = next(groups)
+        if channels_last:
+            reals = [r.contiguous(memory_format=torch.channels_last) if r.dim() == 4 else r
+                     for r in reals]
+        if cfg.lr_decay != "none":
+            for opt in (opt_g, opt_d):
+                set_lr(opt, cfg.lr_decay, run.step, total)
+        # a function of the step, like the learning rates, so a resumed run continues it
+        augment_now = with_instance_noise(augment,
+                                          cfg.instance_noise * (1.0 - run.step / total))
+        # parallel: this process's rows of the noise drawn for the whole global batch
+        z = ([parallel.noise(r.shape[0], G.nz, r.device) for r in reals]
+             if parallel is not None else None)
+        stats = train_step(Gc, Dc, opt_g, opt_d, reals, g_loss=cfg.g_loss,
+                           label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
+                           updates=cfg.updates, augment=augment_now, z=z,
+                           gp_weight=cfg.gp_weight, r1_weight=cfg.r1_weight)
+        if G_ema is not None:
+            ema_update(G_ema, G, cfg.ema, run.step)
+        run.step += 1
+        pending.append(torch.stack([stats[m] for m in METRICS]))
+        seen_now = sum(r.shape[0] for r in reals) * (1 if parallel is None
+                                                      else parallel.world_size)
+        images += seen_now  # all processes' images: the global batch
+        bar.update(seen_now)
+        if callback is not None:
+            callback(run.step, stats)
+        last = run.step >= total  # never overshoots, whatever the batches yield
+        out_of_time = cfg.max_seconds and time.perf_counter() - call_t0 >= cfg.max_seconds
+        if cfg.max_seconds and parallel is not None:  # all processes stop at the same step
+            out_of_time = parallel.any(out_of_time)
+        if out_of_time:
+            last = True  # out of time: the end of the run, snapshot and checkpoint included
+        if len(pending) >= cfg.sync_every or last:
+            flush()
+        if last or (cfg.snapshot_every and run.step % cfg.snapshot_every == 0):
+            flush()
+            if main:
+                snapshot()
+        if last or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
+            flush()
+            run.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            checkpoint()
     flush()
     if on_cuda:
         torch.cuda.synchronize()

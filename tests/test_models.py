@@ -20,7 +20,8 @@ def test_dcgan_shapes(size, nc):
 
 @pytest.mark.parametrize("size", [28, 48, 256, 0])
 def test_dcgan_unsupported_size_names_supported(size):
-    for build in (lambda: DCGANGenerator(image_size=size), lambda: DCGANDiscriminator(image_size=size)):
+    for build in (lambda: DCGANGenerator(image_size=size),
+                  lambda: DCGANDiscriminator(image_size=size)):
         with pytest.raises(ValueError, match=r"\(32, 64, 128\)"):
             build()
 
@@ -84,7 +85,8 @@ def test_weights_init_statistics():
     torch.manual_seed(0)
     G = DCGANGenerator(nz=100, ngf=64, image_size=64)
     G.apply(weights_init)
-    convs = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, nn.ConvTranspose2d)])
+    convs = torch.cat([m.weight.flatten() for m in G.modules()
+                       if isinstance(m, nn.ConvTranspose2d)])
     bns = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
     bn_w = torch.cat([m.weight for m in bns]).detach()
     assert abs(convs.mean()) < 1e-3 and abs(convs.std() - 0.02) < 1e-3
@@ -118,3 +120,53 @@ def test_sample_is_seeded_in_range_and_keeps_mode():
     assert a.shape == (6, 3, 32, 32) and torch.equal(a, b)
     assert a.min() >= -1 and a.max() <= 1
     assert G.training and not a.requires_grad
+
+
+# ----------------------------------------------------------------------------- spectral norm
+
+def spectral_discriminators():
+    return [(DCGANDiscriminator(ndf=8, nc=1, image_size=32, spectral_norm=True),
+             torch.randn(4, 1, 32, 32)),
+            (MLPDiscriminator(hidden=(64, 32), spectral_norm=True), torch.randn(4, 1, 28, 28)),
+            (ToyDiscriminator(hidden=32, spectral_norm=True), torch.randn(4, 2))]
+
+
+def layers(D):
+    return [m for m in D.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+def test_spectral_norm_makes_every_layer_1_lipschitz_after_a_few_power_iterations():
+    torch.manual_seed(0)
+    for D, x in spectral_discriminators():
+        D.apply(weights_init)  # re-initialised raw weights: the stored u, v are stale now
+        for _ in range(10):  # one power iteration per forward pass in training mode
+            D(x)
+        with torch.no_grad():
+            sigmas = [torch.linalg.matrix_norm(m.weight.flatten(1), ord=2).item()
+                      for m in layers(D)]
+        assert len(sigmas) >= 3 and all(abs(s - 1) < 0.05 for s in sigmas), sigmas
+        assert D(x).shape == (4,)
+
+
+def test_spectral_norm_dcgan_has_no_batchnorm_and_records_the_option_only_when_on():
+    D = DCGANDiscriminator(ndf=8, image_size=32, spectral_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert D.hparams["spectral_norm"] is True
+    for plain in (DCGANDiscriminator(ndf=8, image_size=32), MLPDiscriminator(hidden=(32,)),
+                  ToyDiscriminator()):  # unchanged hparams: older checkpoints still resume
+        assert "spectral_norm" not in plain.hparams
+        assert not any("parametrizations" in k for k in plain.state_dict())
+
+
+def test_spectral_norm_survives_a_checkpoint_round_trip(tmp_path):
+    from ganlib.checkpoint import load_checkpoint, load_model, model_record, save_checkpoint
+
+    torch.manual_seed(0)
+    for D, x in spectral_discriminators():
+        for _ in range(3):
+            D(x)
+        save_checkpoint({"d": model_record(D)}, tmp_path / "d.pt")
+        D2 = load_model(load_checkpoint(tmp_path / "d.pt")["d"])
+        assert D2.hparams == D.hparams and D2.state_dict().keys() == D.state_dict().keys()
+        D.eval(), D2.eval()  # eval: no power iteration, the saved u and v are used as they are
+        assert torch.equal(D(x), D2(x))

@@ -1,0 +1,99 @@
+"""`FitConfig`: every setting of `ganlib.train.fit`, with one comment each, and their checks.
+
+A frozen dataclass of plain values, so a checkpoint stores it as a dict (`asdict`) and a
+resumed run compares it field by field (`ganlib.resume.RESUME_FREE` lists the fields a resumed
+run may change; every other one, today's and tomorrow's, must match the checkpoint's).
+A field added later must default to what runs did before it existed: a checkpoint without it
+is compared as if it held the default, so it keeps resuming.
+
+`g_loss` names the whole game, not only G's loss, since the hinge and Wasserstein games come
+with their own D losses; the name stayed `g_loss` so that checkpoints and chapters from before
+("nonsaturating", "minimax") keep their meaning.
+
+`n_critic` > 1 (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1; Gulrajani et al. 2017
+use 5): a step is n_critic D updates, each on the next batch of the data with fresh noise, and
+then one G update. So `steps` counts G updates, an epoch has len(batches) // n_critic steps,
+and a resumed run restarts at batch step * n_critic, which keeps it exact. Under torchrun every
+process pulls the same global batches and the noise of each D update (`ganlib.distributed`).
+
+`instance_noise` is the std at step 0, falling linearly, s * (1 - step / total), like the
+learning rates with lr_decay="linear": a function of the step, so resuming continues it (a run
+extended to more steps stretches both schedules from where it is).
+
+The random numbers of the penalties (WGAN-GP's eps) and of instance noise come from torch's
+global generator, which `fit` checkpoints. Under torchrun it is in the same state in every
+process, so, as with DiffAugment, each process's share of the batch gets the same draws.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+from .losses import d_loss, loss_pair
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int | None = None  # passes over the data; give epochs or steps
+    steps: int | None = None  # total steps (n_critic D updates and one G update each)
+    batch_size: int = 128  # images per D update
+    # the game, by G's loss: "nonsaturating" or "minimax" (both against D's cross-entropy
+    # d_loss), "hinge" or "wasserstein" (each with its own D loss; ganlib.losses.LOSSES)
+    g_loss: str = "nonsaturating"
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    updates: str = "both"  # "both", or "d" / "g" to update only that player
+    n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
+    snapshot_every: int = 0  # steps between snapshots; 0 keeps only the first and the last
+    sync_every: int = 25  # steps between host syncs (history flush, progress-bar text)
+    checkpoint_every: int = 0  # steps between checkpoints; 0 writes one at the end only
+    checkpoint_path: str | None = None  # where checkpoints go; None: no checkpoints
+    resume: bool = True  # continue from checkpoint_path when it exists
+    seed: int = 0  # seeds the batch order and the fixed noise
+    amp: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
+    channels_last: bool | None = None  # NHWC layout for conv models; None: on for CUDA
+    compile: bool = False  # torch.compile G and D: slow first steps, faster after (CUDA)
+    progress: bool = True  # a tqdm bar in images/s
+    ema: float = 0.0  # decay of the moving average of G's weights (0.999: ~1000 steps); 0: off
+    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
+    max_seconds: float = 0.0  # also stop after this much training time in this call; 0: no limit
+    augment: str = ""  # DiffAugment policy on D's inputs, e.g. "translation,cutout,color"; "": off
+    gp_weight: float = 0.0  # WGAN-GP's lambda (10 in the paper): D's loss + lambda * GP; 0: off
+    r1_weight: float = 0.0  # R1's gamma: D's loss + gamma / 2 * R1 on the reals; 0: off
+    # D updates per step, each on the next batch of the data, then one G update (WGAN: 5);
+    # so `steps` counts G updates and an epoch has len(data) // n_critic steps
+    n_critic: int = 1
+    instance_noise: float = 0.0  # std of N(0, s^2) added to D's inputs, falling linearly to 0
+
+
+def check_config(cfg):
+    """Raise a ValueError naming the first FitConfig field that cannot run, before training."""
+    if (cfg.epochs is None) == (cfg.steps is None):
+        raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps")
+    for name in ("epochs", "steps", "batch_size", "n_critic"):  # True is an int; 0.5 no count
+        n = getattr(cfg, name)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
+                              or n < 1):
+            raise ValueError(f"FitConfig.{name} must be a whole number >= 1, got {n!r}")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
+    for name in ("gp_weight", "r1_weight", "instance_noise"):
+        if not getattr(cfg, name) >= 0:
+            raise ValueError(f"FitConfig.{name} must be >= 0, got {getattr(cfg, name)!r}")
+    if cfg.compile and (cfg.gp_weight or cfg.r1_weight):
+        raise ValueError("FitConfig.compile cannot go with gp_weight or r1_weight: the penalties "
+                         "back-propagate through D's input gradient (a double backward), which "
+                         "torch.compile does not support")
+    d_loss_fn, _ = loss_pair(cfg.g_loss)  # a misspelt game fails here
+    if cfg.label_smoothing and d_loss_fn is not d_loss:
+        raise ValueError(f"FitConfig.label_smoothing needs the cross-entropy D loss, which the "
+                         f"{cfg.g_loss!r} game does not use")
+
+
+def total_steps(cfg, n_batches):
+    """The run's length in steps: cfg.steps, or cfg.epochs over data of `n_batches` batches."""
+    if cfg.steps is not None:
+        return int(cfg.steps)
+    total = int(cfg.epochs) * n_batches // int(cfg.n_critic)
+    if total < 1:
+        raise ValueError(f"FitConfig.epochs={cfg.epochs} gives no steps: the data has fewer "
+                         f"batches than the {cfg.n_critic} D updates of one step")
+    return total
