@@ -182,17 +182,39 @@ def main(argv=None):
                    help="--quality: where the scoring classifier is cached (default: none)")
     p.add_argument("--classifier-epochs", type=int, default=10,
                    help="--quality: epochs of the scoring classifier (default 10)")
+    p.add_argument("--contenders", default=None,
+                   help="--quality: comma-separated, a subset of classic-64, classic-128, "
+                        "dropout, book (default: all); with --json, an existing file keeps its "
+                        "other rows and gets these replaced, each row dated")
     args = p.parse_args(argv)
     device = get_device(args.device)
     if args.quality:
         from .quality import run
 
         print(f"torch {torch.__version__} on {describe_device(device)}")
-        results = dict(run(args.seconds, device, args.data_root, args.cache_dir,
+        from .quality import CONTENDERS
+
+        names = tuple(args.contenders.split(",")) if args.contenders else CONTENDERS
+        unknown = sorted(set(names) - set(CONTENDERS))
+        if unknown:
+            raise SystemExit(f"--contenders: unknown {unknown}; choose from {list(CONTENDERS)}")
+        results = dict(run(args.seconds, device, args.data_root, args.cache_dir, names,
                            classifier_epochs=args.classifier_epochs),
                        device=describe_device(device), torch=torch.__version__)
+        for row in results["contenders"].values():  # rows of one file may come from two runs
+            row.update(date=time.strftime("%Y-%m-%d"), device=results["device"],
+                       torch=results["torch"])
         if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2))
+            path = Path(args.json)
+            if args.contenders and path.exists():  # replace these rows, keep the others
+                kept = json.loads(path.read_text())
+                if kept.get("seconds") != results["seconds"] or kept.get("data") != results["data"]:
+                    raise SystemExit(f"{path} was measured with other --seconds or data: "
+                                     f"write the new rows to another file")
+                kept["contenders"].update(results["contenders"])
+                results = dict(kept, contenders={n: kept["contenders"][n] for n in CONTENDERS
+                                                 if n in kept["contenders"]})
+            path.write_text(json.dumps(results, indent=2))
         return results
     gpu = device.type == "cuda"
     warmup = args.warmup if args.warmup is not None else (30 if gpu else 5)

@@ -261,7 +261,7 @@ def dcgan_defaults(dataset, gpu, image_size=0, ngf=0, ndf=0, max_images=-1, epoc
             "ngf": ngf or (64 if gpu else 32), "ndf": ndf or (64 if gpu else 32),
             "max_images": max_images if max_images >= 0 else (0 if gpu or faces else 20_000),
             "epochs": epochs or (300 if faces else 5 if gpu else 10),
-            "max_steps": max_steps if max_steps >= 0 else (0 if gpu else 1_500)}
+            "max_steps": max_steps if max_steps >= 0 else (0 if gpu else 1_200)}
 
 
 def dcgan_split(data, dataset, heldout_people=4):

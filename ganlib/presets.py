@@ -21,7 +21,7 @@ the reader asked for explicitly, so it wins.
 
 # the settings a preset fixes, all of them chapter parameters of the same name
 BOOK = dict(nz=100, g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256), g_act="leaky_relu",
-            d_act="leaky_relu", g_dropout=0.0, d_dropout=0.3, batch_size=100, lr_g=2e-4,
+            d_act="leaky_relu", g_dropout=0.0, d_dropout=0.5, batch_size=100, lr_g=2e-4,
             lr_d=1e-4, beta1=0.5, beta2=0.999, ema=0.999)
 
 MNIST_PRESETS = {
@@ -30,7 +30,7 @@ MNIST_PRESETS = {
                        d_dropout=0.0, lr_d=2e-4, beta1=0.9, ema=0.0),
     "classic-128": dict(BOOK, g_hidden=(128, 256, 512), d_hidden=(512, 256), d_dropout=0.0,
                         batch_size=64, lr_d=2e-4, ema=0.0),
-    "dropout": dict(BOOK, lr_d=2e-4, beta1=0.9, ema=0.0),
+    "dropout": dict(BOOK, d_dropout=0.3, lr_d=2e-4, beta1=0.9, ema=0.0),
 }
 
 

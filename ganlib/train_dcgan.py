@@ -43,7 +43,7 @@ CHAPTER = [
     ("ndf", int, 0, "discriminator width; 0 picks 64 on a GPU, 32 on a CPU"),
     ("max_images", int, -1, "a random subset of this many; 0: all; -1: all on GPU, 20,000 on CPU"),
     ("epochs", int, 0, "passes over the (sub)set; 0 picks 5 on a GPU, 10 on a CPU, 300 for faces"),
-    ("max_steps", int, -1, "stop after this many steps; 0: no cap; -1: none on GPU, 1,500 on CPU"),
+    ("max_steps", int, -1, "stop after this many steps; 0: no cap; -1: none on GPU, 1,200 on CPU"),
     ("batch_size", int, 64, ("images per step. Under torchrun: the "
                               "global batch, split evenly over the processes (it must be a "
                               "multiple of their number); see 'Batch and learning rate' below")),

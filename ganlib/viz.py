@@ -90,10 +90,11 @@ def _running_mean(y, k):
     return (c[i] - c[lo]) / (i - lo)
 
 
-def plot_toy(snap, real, ax=None, lim=1.2, arrows=True):
+def plot_toy(snap, real, ax=None, lim=1.2, arrows=True, density_max=None):
     """GAN-Lab view of one `gan_lab_snapshot`: D's heatmap, G's gradient field, samples.
 
-    For 1-D data: the real density, a histogram of G's samples, and D(x) on the same axis."""
+    For 1-D data: the real density, a histogram of G's samples, and D(x) on the same axis;
+    `density_max` fixes the density axis, so that frames of a scrubber compare."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -108,8 +109,10 @@ def plot_toy(snap, real, ax=None, lim=1.2, arrows=True):
                 color=FAKE_COLOR, alpha=0.5, label="generated")
         ax2 = ax.twinx()
         ax2.plot(xs, snap["d"].numpy(), color="k", lw=1.5, label="D(x)")
-        ax2.set_ylim(0, 1)
+        ax2.set_ylim(0, 1.02)  # D(x) = 1 stays visible above the frame's edge
         ax2.set_ylabel("D(x)")
+        if density_max:
+            ax.set_ylim(0, density_max)
         ax.set_xlim(-lim, lim)
         ax.set_xlabel("x")
         ax.set_ylabel("density")

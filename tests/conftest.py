@@ -60,3 +60,23 @@ def require_tool(path, why):
             pytest.fail(msg + " - .ci/run should have installed it")
         pytest.skip(msg)
     return found
+
+
+def dcgan_pair(seed=0, **d_options):
+    """A tiny DCGAN pair (32x32, one channel) with its two Adam optimizers, seeded."""
+    from ganlib import DCGANDiscriminator, DCGANGenerator, make_adam, set_seed, weights_init
+
+    set_seed(seed)
+    G = DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32)
+    D = DCGANDiscriminator(ndf=4, nc=1, image_size=32, **d_options)
+    G.apply(weights_init), D.apply(weights_init)
+    return G, D, make_adam(G), make_adam(D)
+
+
+def params(model):
+    """Copies of a model's parameters, to compare before and after."""
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))

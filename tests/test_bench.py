@@ -24,3 +24,13 @@ def test_quality_bench_trains_and_scores_every_contender(tmp_path, capsys):
         assert c["wall_seconds"] < 30  # the budget held (1 s, plus setup)
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("book: steps ") and "classes " in line for line in lines)
+
+    # one row rerun: the file keeps the other rows and gets that one replaced, dated
+    before = json.loads(out.read_text())
+    bench.main(["--quality", "--seconds", "1", "--classifier-epochs", "1", "--device", "cpu",
+                "--contenders", "book", "--json", str(out)])
+    after = json.loads(out.read_text())
+    assert list(after["contenders"]) == list(before["contenders"])
+    assert after["contenders"]["dropout"] == before["contenders"]["dropout"]
+    assert after["contenders"]["book"]["date"] and after["contenders"]["book"] != before[
+        "contenders"]["book"]

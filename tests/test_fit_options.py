@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
-from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, MLPDiscriminator,
-                    MLPGenerator, TensorBatches, d_step, fit, g_step, load_checkpoint,
-                    load_generator, make_adam, set_seed, weights_init, with_instance_noise)
+from conftest import dcgan_pair, params, same
+from ganlib import (FitConfig, MLPDiscriminator, MLPGenerator, TensorBatches, d_step, fit,
+                    g_step, load_checkpoint, load_generator, make_adam, set_seed,
+                    with_instance_noise)
 from ganlib.checkpoint import save_checkpoint
 from ganlib.losses import g_loss_nonsaturating
 from ganlib.resume import best_path
@@ -22,19 +23,7 @@ def mlp_pair(seed=0, lr_g=2e-4, lr_d=2e-4):
 
 
 def sn_dcgan_pair(seed=0):
-    set_seed(seed)
-    G = DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32)
-    D = DCGANDiscriminator(ndf=4, nc=1, image_size=32, spectral_norm=True)
-    G.apply(weights_init), D.apply(weights_init)
-    return G, D, make_adam(G), make_adam(D)
-
-
-def params(model):
-    return [p.detach().clone() for p in model.parameters()]
-
-
-def same(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a, b))
+    return dcgan_pair(seed, spectral_norm=True)
 
 
 def images(n=48, side=28, seed=0):  # 48 images: 3 batches of 16 per epoch

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, MLPDiscriminator,
-                    MLPGenerator, d_step, fit, g_step, load_checkpoint, load_generator, make_adam,
-                    set_seed, train_step, weights_init)
+from conftest import dcgan_pair, params, same
+from ganlib import (FitConfig, MLPDiscriminator, MLPGenerator, d_step, fit, g_step,
+                    load_checkpoint, load_generator, make_adam, set_seed, train_step)
 from ganlib.checkpoint import CheckpointError
 from ganlib.losses import g_loss_nonsaturating
 
@@ -13,22 +13,6 @@ def mlp_pair(seed=0):
     G = MLPGenerator(nz=16, hidden=(32, 64))
     D = MLPDiscriminator(hidden=(64, 32), dropout=0.3)  # dropout: uses the global RNG
     return G, D, make_adam(G), make_adam(D)
-
-
-def dcgan_pair(seed=0):
-    set_seed(seed)
-    G = DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32)
-    D = DCGANDiscriminator(ndf=4, nc=1, image_size=32)
-    G.apply(weights_init), D.apply(weights_init)
-    return G, D, make_adam(G), make_adam(D)
-
-
-def params(model):
-    return [p.detach().clone() for p in model.parameters()]
-
-
-def same(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
 @pytest.mark.parametrize("pair", [mlp_pair, dcgan_pair])
