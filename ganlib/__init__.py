@@ -22,7 +22,8 @@ from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGe
                      ToyDiscriminator, ToyGenerator, weights_init)
 from .params import ParameterError, check_out_dir, check_params
 from .penalties import gradient_penalty, r1_penalty
-from .snapshots import default_snapshot, gan_lab_snapshot, with_heldout_accuracy
+from .snapshots import (default_snapshot, gan_lab_snapshot, with_g_grad_norm,
+                        with_heldout_accuracy)
 from .steps import d_step, g_step, make_adam, requires_grad, train_step
 from .train import FitConfig, Run, ema_update, fit
 from .utils import describe_device, fast_bf16, get_device, set_seed, show_source, slerp

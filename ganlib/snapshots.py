@@ -100,3 +100,27 @@ def with_heldout_accuracy(snapshot_fn, heldout, train=None, n=512, batch_size=25
         return out
 
     return snapshot
+
+
+def with_g_grad_norm(snapshot_fn, g_loss="nonsaturating"):
+    """`snapshot_fn`, plus g_grad = the norm of the gradient of G's loss `g_loss` with
+    respect to all of G's weights, on the fixed noise, and d_fake = mean D(G(z)): how hard the
+    current D pushes G. With the saturating "minimax" loss against a D that rejects the fakes
+    confidently it falls towards 0 (chapter 1's table of d loss / d logit, now in training).
+    G's weights are untouched: the gradient is computed with autograd.grad, not backward."""
+    loss_fn = get_g_loss(g_loss)
+
+    def snapshot(G, D, fixed_noise):
+        out = dict(snapshot_fn(G, D, fixed_noise))
+        params = [p for p in G.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("with_g_grad_norm needs a G whose weights require grad: "
+                             "not the EMA copy (train with FitConfig.ema=0)")
+        with torch.enable_grad():
+            logits = D(G(fixed_noise)).float()
+            grads = torch.autograd.grad(loss_fn(logits), params)
+        out["g_grad"] = torch.sqrt(sum(g.pow(2).sum() for g in grads)).item()
+        out["d_fake"] = torch.sigmoid(logits).mean().item()
+        return out
+
+    return snapshot

@@ -173,3 +173,25 @@ def training_frames(run, draw, dpi=100, figsize=(10, 3.4), history=True):
         ax.set_title(f"step {snap['step']}", fontsize=10)
         frames.append(figure_png(fig, dpi=dpi))
     return frames, [s["step"] for s in run.snapshots]
+
+
+def paired_frames(runs, titles, draw, n=11, dpi=80, panel=3.6):
+    """Frames comparing `runs` side by side at the same fractions of each run's length
+    (0, 1/(n-1), ..., 1): runs with equal time budgets but different step counts stay in
+    step. For each fraction, the snapshot of each run nearest to it, drawn by
+    `draw(ax, snap)` in a panel titled with its `titles` entry and the snapshot's step.
+    Returns (frames, percents): PNG bytes and the percent of the runs' length of each frame."""
+    import matplotlib.pyplot as plt
+
+    frames, percents = [], []
+    for k in range(n):
+        frac = k / (n - 1)
+        fig, axes = plt.subplots(1, len(runs), figsize=(panel * len(runs), panel))
+        for ax, run, title in zip(axes, runs, titles):
+            snap = min(run.snapshots, key=lambda s: abs(s["step"] - frac * run.step))
+            draw(ax, snap)
+            ax.set_title(f"{title}, step {snap['step']:,}", fontsize=9)
+        fig.tight_layout()
+        frames.append(figure_png(fig, dpi=dpi))
+        percents.append(round(100 * frac))
+    return frames, percents

@@ -28,6 +28,9 @@ CI_PARAMETERS = {
     "03_dcgan": {"dataset": "celeba", "data_root": "{tmp}/celeba", "image_size": 32, "ngf": 8,
                  "ndf": 8, "max_images": 0, "epochs": 2, "max_steps": 6, "batch_size": 16,
                  "snapshot_every": 2, "checkpoint_every": 3, "n_eval": 64, "classifier_epochs": 1},
+    # every recipe on every testbed with two seeds, for a fraction of a second each
+    "04_fixes": {"seeds": 2, "budget_toy": 0.2, "budget_mnist": 0.3, "steps_fail": 40,
+                 "data_root": "{tmp}/data", "n_eval": 200, "classifier_epochs": 1},
 }
 # The committed run of a chapter is a default run, except where the chapter cannot run with
 # its defaults here, and says so: CelebA cannot be downloaded where the book is built.
@@ -37,7 +40,7 @@ COMMITTED_PARAMETERS = {"03_dcgan": {"dataset": "att-faces", "data_root": "data"
 
 def prepare_data(stem, tmp):
     """Offline stand-ins for what a chapter downloads: real digits in torchvision's layout."""
-    if stem == "02_mnist":
+    if stem in ("02_mnist", "04_fixes"):
         write_mnist_layout(tmp / "data", n_train=1000, n_test=300)
     if stem == "03_dcgan":
         write_celeba_zip(tmp / "celeba" / "img_align_celeba.zip", n=40)

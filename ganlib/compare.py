@@ -1,0 +1,187 @@
+"""Comparing training recipes fairly: several seeds per recipe, one CPU-time budget each, and
+the best snapshot reported beside the last.
+
+Lucic, Kurach, Michalski, Gelly & Bousquet 2018 ("Are GANs Created Equal? A Large-Scale
+Study", arXiv:1711.10337) found that most reported differences between GAN variants vanish
+once every variant gets the same computational budget and several random seeds. So here:
+
+* a `Recipe` is a name and the few settings a fix changes: FitConfig fields (the game,
+  penalties, n_critic, EMA, instance noise, label smoothing), D's spectral norm, and the
+  learning rates and betas of the two Adam optimizers (TTUR is just lr_d > lr_g);
+* `calibrate` times a few steps of a recipe and turns the CPU-time budget into a step count,
+  so a recipe whose steps cost more (five critic updates, a double backward) gets fewer of
+  them, and schedules that depend on the step count (annealed instance noise) still end;
+* `run_recipe` trains it for each seed with `ganlib.fit`, which scores the sampled generator
+  at every snapshot and keeps the best one on disk (`fit(score_fn=...)`), and evaluates both
+  the last and the best generator;
+* `mean_sd` and `summary_row` turn the seeds' numbers into "mean ± sd" cells.
+
+What a testbed is (data, networks, how to score) is passed in as a `Testbed`, so the 2-D
+mixtures and MNIST share all of this.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from .checkpoint import load_generator
+from .config import FitConfig
+from .resume import best_path
+from .steps import make_adam
+from .train import fit
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str  # a row of the table
+    fit: dict = field(default_factory=dict)  # FitConfig fields this recipe sets
+    spectral_norm: bool = False  # D's Linear/Conv layers divided by their largest singular value
+    lr_g: float | None = None  # G's Adam learning rate; None: the testbed's
+    lr_d: float | None = None  # D's Adam learning rate; None: the testbed's
+    betas: tuple | None = None  # both optimizers' Adam betas; None: the testbed's
+
+
+@dataclass(frozen=True)
+class Testbed:
+    name: str  # "ring", "grid", "mnist"...
+    data: object  # what fit trains on: a tensor or ImageData
+    make_g: object  # seed -> a fresh generator (on the device)
+    make_d: object  # (seed, spectral_norm) -> a fresh discriminator (on the device)
+    score: object  # G -> float, lower is better: called at every snapshot, picks the best
+    evaluate: object  # G -> dict of the final metrics, for the last and the best generator
+    batch_size: int = 64  # real samples per D update
+    lr: float = 2e-4  # both players' Adam learning rate unless a recipe sets its own
+    betas: tuple = (0.5, 0.999)  # both optimizers' Adam betas unless a recipe sets its own
+    snapshot_fn: object = None  # fit's snapshot_fn; None: fit's default
+    n_fixed: int = 64  # fixed-noise samples per snapshot
+    snapshots: int = 10  # snapshots per run (besides step 0): the best is picked among them
+    key: str = "score"  # the metric of `evaluate` that ranks recipes (lower is better)
+
+
+def build(testbed, recipe, seed):
+    """(G, D, opt_g, opt_d) for `recipe` on `testbed`, G and D seeded by `seed`."""
+    torch.manual_seed(seed)
+    G = testbed.make_g(seed)
+    D = testbed.make_d(seed, recipe.spectral_norm)
+    betas = recipe.betas or testbed.betas
+    opt_g = make_adam(G, recipe.lr_g or testbed.lr, betas)
+    opt_d = make_adam(D, recipe.lr_d or testbed.lr, betas)
+    return G, D, opt_g, opt_d
+
+
+def config(testbed, recipe, steps, seed, checkpoint_path=None):
+    """The FitConfig of one run: the testbed's batch and snapshots, the recipe's fields."""
+    base = FitConfig(steps=steps, batch_size=testbed.batch_size, n_fixed=testbed.n_fixed,
+                     snapshot_every=max(1, steps // testbed.snapshots), seed=seed,
+                     progress=False, resume=False, checkpoint_path=checkpoint_path)
+    return replace(base, **recipe.fit)
+
+
+def calibrate(testbed, recipe, seconds, probe_seconds=0.5, rounds=3, warmup=20):
+    """Steps of `recipe` that fit in `seconds` of training. After `warmup` untimed steps
+    (first steps pay for allocations), times `rounds` stretches of about `probe_seconds` each
+    and keeps the fastest: on a shared machine a stretch can be slowed down by others, never
+    sped up, so the minimum is closest to the recipe's own cost. Stretches much shorter than
+    this measured the same recipe 30% apart here. At least 1 step."""
+    G, D, opt_g, opt_d = build(testbed, recipe, 0)
+
+    def step_times(n):  # the seconds of each of n more steps of the same models
+        cfg = replace(config(testbed, recipe, n, 0), snapshot_every=0, instance_noise=0.0)
+        stamps = [time.perf_counter()]
+        fit(G, D, opt_g, opt_d, testbed.data, cfg,
+            callback=lambda step, stats: stamps.append(time.perf_counter()))
+        return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # from the 2nd step on
+
+    rough = sum(step_times(warmup)) / (warmup - 1)
+    probe = max(10, math.ceil(probe_seconds / rough))
+    times = step_times(rounds * probe + 1)
+    per_step = min(sum(times[k * probe:(k + 1) * probe]) / probe for k in range(rounds))
+    return max(1, int(seconds / per_step))
+
+
+def run_recipe(testbed, recipe, seeds, steps, workdir):
+    """Train `recipe` for `steps` steps once per seed; a list of one dict per seed:
+    seed, steps, seconds, the Run (for its snapshots), last and best (evaluate's dicts),
+    best_step and the score of every snapshot."""
+    out = []
+    for seed in seeds:
+        G, D, opt_g, opt_d = build(testbed, recipe, seed)
+        ck = Path(workdir) / testbed.name / _slug(recipe.name) / f"seed{seed}.pt"
+        cfg = config(testbed, recipe, steps, seed, checkpoint_path=str(ck))
+        kwargs = {} if testbed.snapshot_fn is None else {"snapshot_fn": testbed.snapshot_fn}
+        run = fit(G, D, opt_g, opt_d, testbed.data, cfg, score_fn=testbed.score,
+                  meta={"testbed": testbed.name, "recipe": recipe.name}, **kwargs)
+        sampler = run.G_ema if run.G_ema is not None else G
+        scored = [s for s in run.snapshots if not math.isnan(s.get("score", math.nan))]
+        best = min(scored, key=lambda s: s["score"])
+        G_best = load_generator(best_path(ck), map_location=next(G.parameters()).device)
+        out.append({"seed": seed, "steps": run.step, "seconds": run.seconds, "run": run,
+                    "last": testbed.evaluate(sampler), "best": testbed.evaluate(G_best),
+                    "best_step": best["step"], "scores": [s["score"] for s in scored]})
+    return out
+
+
+def compare_recipes(testbed, recipes, seeds, seconds, workdir, log=print):
+    """{recipe name: run_recipe's list} for every recipe, each calibrated to `seconds` of
+    training per run; logs one line per recipe (steps, seconds per run)."""
+    results = {}
+    calibrate(testbed, recipes[0], seconds)  # a throwaway first timing: a cold start is slower
+    for recipe in recipes:
+        steps = calibrate(testbed, recipe, seconds)
+        results[recipe.name] = run_recipe(testbed, recipe, seeds, steps, workdir)
+        secs = mean_sd([r["seconds"] for r in results[recipe.name]])[0]
+        log(f"  {recipe.name:26} {steps:7,} steps, {secs:5.1f} s per run")
+    return results
+
+
+def table(results, metrics, fmt=None, width=26):
+    """Lines of a text table: a row per recipe, 'mean ± sd' over seeds of each metric at the
+    last and at the best snapshot (`summary_row`)."""
+    head = "".join(f"{m + ' ' + w:>20}" for m in metrics for w in ("last", "best"))
+    lines = [f"{'recipe':{width}}{'steps':>7}" + head]
+    for name, res in results.items():
+        cells = summary_row(res, metrics, fmt)
+        lines.append(f"{name:{width}}{res[0]['steps']:7,}" + "".join(f"{c:>20}" for c in cells))
+    return lines
+
+
+def ranked(results, key, which="last"):
+    """Recipe names sorted by the seeds' mean of metric `key` (lower first)."""
+    return sorted(results, key=lambda name: mean_sd([r[which][key] for r in results[name]])[0])
+
+
+def _slug(name):
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def mean_sd(xs):
+    """(mean, sample standard deviation) of a list of numbers; sd 0 for one number."""
+    t = torch.tensor([float(x) for x in xs], dtype=torch.float64)
+    return t.mean().item(), (t.std().item() if len(t) > 1 else 0.0)
+
+
+def cell(xs, fmt="{:.2f}"):
+    """'mean ± sd' of `xs`, each number formatted with `fmt`."""
+    m, s = mean_sd(xs)
+    return f"{fmt.format(m)} ± {fmt.format(s)}"
+
+
+def summary_row(results, metrics, fmt=None):
+    """One table row's cells: for each metric of `metrics`, 'mean ± sd' over the seeds of its
+    last value and of its best-snapshot value, in that order. fmt: metric -> format."""
+    fmt = fmt or {}
+    cells = []
+    for m in metrics:
+        for which in ("last", "best"):
+            cells.append(cell([r[which][m] for r in results], fmt.get(m, "{:.2f}")))
+    return cells
+
+
+def overlap(a, b):
+    """True when the mean ± sd intervals of the two lists of numbers overlap: the difference
+    is inside the seed-to-seed spread."""
+    (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
+    return abs(ma - mb) <= sa + sb
