@@ -58,7 +58,6 @@ class Testbed:
     snapshot_fn: object = None  # fit's snapshot_fn; None: fit's default
     n_fixed: int = 64  # fixed-noise samples per snapshot
     snapshots: int = 10  # snapshots per run (besides step 0): the best is picked among them
-    key: str = "score"  # the metric of `evaluate` that ranks recipes (lower is better)
 
 
 def build(testbed, recipe, seed):

@@ -14,6 +14,8 @@
 Evaluation draws its noise from fixed seeds, so two generators are compared on the same z.
 """
 
+import torch
+
 from .classifier import predict
 from .compare import Testbed
 from .data import grid2d, grid_centres, ring2d, ring_centres
@@ -28,8 +30,6 @@ def toy_testbed(kind="ring", n=20_000, device="cpu", batch_size=256, lr=1e-3, n_
                 hidden=128, seed=0):
     """The 2-D mixture testbed `kind` ("ring": 8 modes, "grid": 25), n training points; its
     centres are `ganlib.ring_centres()` or `ganlib.grid_centres()`."""
-    import torch
-
     gen = torch.Generator().manual_seed(seed)
     if kind == "ring":
         data, centres = ring2d(n, generator=gen), ring_centres()
@@ -73,5 +73,5 @@ def mnist_testbed(train, test, clf, device="cpu", n_eval=1000, batch_size=64, lr
         make_d=lambda seed, sn: MLPDiscriminator(img_shape=img_shape, hidden=d_hidden,
                                                  spectral_norm=sn).to(device),
         score=lambda G: evaluate(G, n=min(500, n_ref))["distance"], evaluate=evaluate,
-        batch_size=batch_size, lr=lr, key="distance",
+        batch_size=batch_size, lr=lr,
         snapshot_fn=with_heldout_accuracy(default_snapshot, test, train))
