@@ -1,6 +1,6 @@
 """ganlib: the small library every chapter of the GAN book imports.
 
-One module per concern, data flowing one way (see ARCHITECTURE in the README):
+One module per concern, data flowing one way (see the README's "ganlib" section):
 models, losses and data import nothing else from ganlib; train builds on them; checkpoint
 saves what train produces; viz and widgets only draw what they are given.
 

@@ -1,8 +1,8 @@
 """`python -m ganlib.bench`: ganlib's training against the classic tutorials' loops.
 
 Both sides train the same architecture at the same batch size on the same images, in one
-process, alternating over a few rounds, and report the median images per second after a
-warm-up:
+process, alternating over a few rounds (`ganlib.timing`), and report the median images per
+second after a warm-up. The classic side is `ganlib.classic`, the tutorials' code as written:
 
 * mlp: ganlib's `fit` (in-memory uint8 tensor, fused Adam, one G forward per step, logits +
   softplus) against the loop of the classic MNIST GAN tutorials: torchvision's MNIST through a
@@ -15,101 +15,48 @@ warm-up:
   folder of 178x218 JPEGs in CelebA's layout, or your own with --celeba.
 
 Prints one line per model: `<model> <device>: ganlib N img/s, classic M img/s, ratio R`.
-With --quality it measures time to quality instead (`ganlib.quality`).
+Other modes:
+* --quality: time to quality on MNIST instead (`ganlib.quality`).
+* --precision: DCGAN's step in fp32, bf16, channels_last and both, as a fraction of the CPU's
+  peak (`ganlib.precision`); with --profile, where a step's CPU time goes.
+* --gpu: the GPU figures of BENCHMARKS.md (`gpu_figures`): DCGAN 64x64 img/s, ganlib (bf16,
+  channels_last, --compile) against the tutorial's loop, and the seconds of one CelebA epoch,
+  extrapolated from timed steps on synthetic uint8 images held in device memory.
 References: pytorch/tutorials beginner_source/dcgan_faces_tutorial.py; pytorch/examples dcgan.
 """
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from . import data as gdata
-from . import images
-from .celeba import write_celeba_layout
+from . import images, precision
+from .celeba import CELEBA_COUNT, write_celeba_layout
+from .classic import classic_dcgan_loader, classic_loop, classic_mnist_loader
 from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, weights_init
+from .timing import interleave, medians, synchronize
 from .train import FitConfig, fit, make_adam
-from .utils import describe_device, get_device, set_seed
+from .utils import describe_device, fast_bf16, get_device, set_seed
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def classic_loop(G, D, loader, device, steps, warmup, fresh_fake, lr_g=2e-4, lr_d=2e-4,
-                 betas=(0.5, 0.999), seconds=None):
-    """The tutorials' loop. D ends in Sigmoid and is trained with BCELoss; D sees real and fake
-    in two passes; in the G step D's weight gradients are computed and thrown away.
-    fresh_fake=True runs G a second time for the G step (the MNIST tutorials do).
-    With `seconds`, it also stops once that much time has passed after the warm-up.
-    Returns (timed steps, images per second)."""
-    D = nn.Sequential(D, nn.Sigmoid())
-    opt_g = torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
-    bce = nn.BCELoss()
-    done, t0 = 0, None
-    while done < warmup + steps:
-        for x, _ in loader:
-            if done == warmup:
-                _sync(device)
-                t0 = time.perf_counter()
-            x = x.to(device)
-            b = x.size(0)
-            ones, zeros = torch.ones(b, device=device), torch.zeros(b, device=device)
-            D.zero_grad()
-            err_real = bce(D(x).view(-1), ones)
-            err_real.backward()
-            fake = G(torch.randn(b, G.nz, device=device))
-            err_fake = bce(D(fake.detach()).view(-1), zeros)
-            err_fake.backward()
-            opt_d.step()
-            G.zero_grad()
-            if fresh_fake:
-                fake = G(torch.randn(b, G.nz, device=device))
-            err_g = bce(D(fake).view(-1), ones)
-            err_g.backward()
-            opt_g.step()
-            done += 1
-            if done == warmup + steps:
-                break
-            if seconds and time.perf_counter() - t0 >= seconds:
-                steps = done - warmup
-                break
-    _sync(device)
-    return steps, steps * loader.batch_size / (time.perf_counter() - t0)
-
-
-def ganlib_fit(G, D, images, device, steps, warmup, batch_size, amp=None):
-    """ganlib's own path, timed from the end of the warm-up to the end of `fit`."""
+def ganlib_fit(G, D, images, device, steps, warmup, batch_size, **options):
+    """ganlib's own path, timed from the end of the warm-up to the end of `fit`; `options` are
+    FitConfig's (amp, channels_last, compile...). Returns images per second."""
     marks = {}
 
     def mark(step, stats):
         if step == warmup:
-            _sync(device)
+            synchronize(device)
             marks["t0"] = time.perf_counter()
 
-    cfg = FitConfig(steps=warmup + steps, batch_size=batch_size, progress=False, amp=amp,
-                    sync_every=50)
+    cfg = FitConfig(steps=warmup + steps, batch_size=batch_size, progress=False, sync_every=50,
+                    **options)
     fit(G, D, make_adam(G), make_adam(D), images, cfg, callback=mark)
     return steps * batch_size / (time.perf_counter() - marks["t0"])
-
-
-def classic_mnist_loader(digits, workdir, batch_size):
-    """The classic tutorials' data path: `digits` written as IDX files under `workdir`, read
-    back by torchvision's MNIST with per-image ToTensor + Normalize, through a DataLoader."""
-    import torchvision
-    import torchvision.transforms as T
-
-    gdata.write_mnist_layout(digits, workdir, "mnist")
-    tf = T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
-    ds = torchvision.datasets.MNIST(str(workdir), train=True, download=False, transform=tf)
-    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True)
 
 
 def bench_mlp(device, steps, warmup, workdir, amp=None, rounds=3):
@@ -125,38 +72,66 @@ def bench_mlp(device, steps, warmup, workdir, amp=None, rounds=3):
                    rounds)
 
 
-def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size=64, rounds=3):
-    import torchvision
-    import torchvision.transforms as T
+def dcgan_pair(device, size=64, width=64):
+    """DCGAN's G and D (widths ngf = ndf = `width`, colour), initialised from seed 0."""
+    set_seed(0)
+    G = DCGANGenerator(ngf=width, image_size=size)
+    D = DCGANDiscriminator(ndf=width, image_size=size)
+    G.apply(weights_init), D.apply(weights_init)
+    return G.to(device), D.to(device)
 
+
+def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size=64, rounds=3,
+                batch_size=128, width=64, **options):
+    """(ganlib, classic) median img/s on a folder of JPEGs; `options` go to ganlib's FitConfig."""
     if celeba is None:
         celeba = Path(workdir) / "celeba"
         write_celeba_layout(celeba, n=n_images)
-    tf = T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
-                    T.Normalize((0.5,) * 3, (0.5,) * 3)])
-    ds = torchvision.datasets.ImageFolder(str(celeba), transform=tf)
-    loader = torch.utils.data.DataLoader(ds, batch_size=128, shuffle=True, num_workers=2,
-                                         drop_last=True)
-
-    def pair():
-        set_seed(0)
-        G, D = DCGANGenerator(image_size=size), DCGANDiscriminator(image_size=size)
-        G.apply(weights_init), D.apply(weights_init)
-        return G.to(device), D.to(device)
-
+    loader = classic_dcgan_loader(celeba, size, batch_size)
     cache = images.image_cache(celeba, image_size=size, progress=False)  # decoded once, untimed
-    return _rounds(lambda: classic_loop(*pair(), loader, device, steps, warmup, fresh_fake=False)[1],
-                   lambda: ganlib_fit(*pair(), cache, device, steps, warmup, 128), rounds)
+    return _rounds(lambda: classic_loop(*dcgan_pair(device, size, width), loader, device, steps,
+                                        warmup, fresh_fake=False)[1],
+                   lambda: ganlib_fit(*dcgan_pair(device, size, width), cache, device, steps,
+                                      warmup, batch_size, **options), rounds)
 
 
 def _rounds(classic, ours, rounds):
-    """Alternate the two sides `rounds` times and keep each side's median: on a shared machine
-    the speed drifts, and alternating spreads the drift over both."""
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(classic())
-        b.append(ours())
-    return statistics.median(b), statistics.median(a)
+    """The two sides in turn, `rounds` times (`ganlib.timing.interleave`): (ours, classic)
+    medians."""
+    m = medians(interleave({"classic": classic, "ours": ours}, rounds))
+    return m["ours"], m["classic"]
+
+
+def _n_images(batch_size, steps, warmup):
+    """JPEGs to generate: enough for every step of a round, at most 8,192 (then epochs repeat)."""
+    return min(8192, batch_size * (steps + warmup + 1))
+
+
+def gpu_figures(device, steps, warmup, rounds, workdir, size=64, width=64, batch_size=128,
+                compile=False):
+    """BENCHMARKS.md's GPU figures: DCGAN img/s, ganlib (bf16 autocast where native,
+    channels_last, torch.compile if asked) against the DCGAN-faces tutorial's loop; and the
+    seconds of one CelebA epoch (202,599 images), extrapolated from `steps` timed steps of
+    `fit` on random uint8 images held in device memory (all 202,599 on a GPU; on another
+    device only those the steps use), so without reading or decoding files."""
+    options = dict(amp=fast_bf16(device), channels_last=True, compile=compile)
+    ours, classic = bench_dcgan(device, steps, warmup, workdir, size=size, rounds=rounds,
+                                n_images=_n_images(batch_size, steps, warmup),
+                                batch_size=batch_size, width=width, **options)
+    held = CELEBA_COUNT if device.type == "cuda" else batch_size * (steps + warmup + 1)
+    fake_celeba = torch.randint(0, 256, (held, 3, size, size), dtype=torch.uint8, device=device)
+    epoch = medians(interleave({"fit": lambda: ganlib_fit(*dcgan_pair(device, size, width),
+                                                        fake_celeba, device, steps, warmup,
+                                                        batch_size, **options)}, rounds))["fit"]
+    batches = CELEBA_COUNT // batch_size  # an epoch's full batches, as fit's drop_last
+    return {"model": dict(image_size=size, ngf=width, ndf=width, nc=3, batch_size=batch_size),
+            "settings": {"bf16": options["amp"], "channels_last": True, "compile": compile},
+            "steps": steps, "warmup": warmup, "rounds": rounds,
+            "ganlib_img_per_s": ours, "classic_img_per_s": classic, "ratio": ours / classic,
+            "celeba_epoch": {"images": CELEBA_COUNT, "images_in_memory": held,
+                             "img_per_s": epoch, "seconds": batches * batch_size / epoch,
+                             "method": f"extrapolated from {steps} timed steps per round on "
+                                       f"synthetic uint8 images in {device.type} memory"}}
 
 
 def main(argv=None):
@@ -186,40 +161,98 @@ def main(argv=None):
                    help="--quality: comma-separated, a subset of classic-64, classic-128, "
                         "dropout, book (default: all); with --json, an existing file keeps its "
                         "other rows and gets these replaced, each row dated")
+    p.add_argument("--precision", action="store_true",
+                   help="DCGAN's step in fp32, bf16 autocast, channels_last and both, against "
+                        "the CPU's peak (ganlib.precision; default 10 steps, 3 warm-up)")
+    p.add_argument("--sizes", default=",".join(precision.SIZES),
+                   help=f"--precision: a subset of {', '.join(precision.SIZES)}")
+    p.add_argument("--ghz", type=float, default=None,
+                   help="--precision: the clock for the peak (default: read from the system)")
+    p.add_argument("--cores", type=int, default=None,
+                   help="--precision: cores for the peak (default: torch's thread count)")
+    p.add_argument("--flops-per-cycle", default=None, metavar="FP32[,BF16]",
+                   help="--precision: FLOPs per cycle per core (default: from the CPU's flags)")
+    p.add_argument("--profile", action="store_true",
+                   help="torch.profiler over chapter 3's DCGAN step in each setting: self CPU "
+                        "time by group of operators (default 3 steps)")
+    p.add_argument("--gpu", action="store_true",
+                   help="BENCHMARKS.md's GPU figures: DCGAN ganlib vs classic img/s and the "
+                        "seconds of a CelebA epoch (runs on --device, cpu too, for checks)")
+    p.add_argument("--compile", action="store_true", help="--gpu: torch.compile ganlib's G and D")
+    p.add_argument("--image-size", type=int, default=64, help="--gpu: 32, 64 or 128 (default 64)")
+    p.add_argument("--width", type=int, default=64, help="--gpu: ngf = ndf (default 64)")
+    p.add_argument("--batch-size", type=int, default=128, help="--gpu: batch size (default 128)")
     args = p.parse_args(argv)
     device = get_device(args.device)
-    if args.quality:
-        from .quality import run
-
-        print(f"torch {torch.__version__} on {describe_device(device)}")
-        from .quality import CONTENDERS
-
-        names = tuple(args.contenders.split(",")) if args.contenders else CONTENDERS
-        unknown = sorted(set(names) - set(CONTENDERS))
-        if unknown:
-            raise SystemExit(f"--contenders: unknown {unknown}; choose from {list(CONTENDERS)}")
-        results = dict(run(args.seconds, device, args.data_root, args.cache_dir, names,
-                           classifier_epochs=args.classifier_epochs),
-                       device=describe_device(device), torch=torch.__version__)
-        for row in results["contenders"].values():  # rows of one file may come from two runs
-            row.update(date=time.strftime("%Y-%m-%d"), device=results["device"],
-                       torch=results["torch"])
-        if args.json:
-            path = Path(args.json)
-            if args.contenders and path.exists():  # replace these rows, keep the others
-                kept = json.loads(path.read_text())
-                if kept.get("seconds") != results["seconds"] or kept.get("data") != results["data"]:
-                    raise SystemExit(f"{path} was measured with other --seconds or data: "
-                                     f"write the new rows to another file")
-                kept["contenders"].update(results["contenders"])
-                results = dict(kept, contenders={n: kept["contenders"][n] for n in CONTENDERS
-                                                 if n in kept["contenders"]})
-            path.write_text(json.dumps(results, indent=2))
-        return results
-    gpu = device.type == "cuda"
-    warmup = args.warmup if args.warmup is not None else (30 if gpu else 5)
-    results = {"device": describe_device(device), "torch": torch.__version__, "models": {}}
     print(f"torch {torch.__version__} on {describe_device(device)}")
+    if args.quality:
+        return _quality(args, device)
+    results = {"device": describe_device(device), "torch": torch.__version__,
+               "date": time.strftime("%Y-%m-%d")}
+    gpu = device.type == "cuda"
+    warmup = lambda cpu, cuda: args.warmup if args.warmup is not None else cuda if gpu else cpu
+    if args.precision:
+        sizes = args.sizes.split(",")
+        if not set(sizes) <= set(precision.SIZES):
+            raise SystemExit(f"--sizes: choose from {list(precision.SIZES)}, got {sizes}")
+        fpc = [float(x) or None for x in args.flops_per_cycle.split(",")] + [None] \
+            if args.flops_per_cycle else None
+        peak = (precision.cpu_peak(ghz=args.ghz, cores=args.cores, flops_per_cycle=fpc and fpc[:2])
+                if device.type == "cpu" else {})
+        precision.print_peak(peak)
+        results.update(precision.run(device, sizes, args.steps or 10, warmup(3, 10), args.rounds,
+                                     peak))
+    if args.profile:
+        results["profile"] = precision.profile(device, args.steps or 3, warmup(3, 10))
+    if args.gpu:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.update(gpu_figures(device, args.steps or (200 if gpu else 10),
+                                       warmup(5, 30), args.rounds, Path(tmp), args.image_size,
+                                       args.width, args.batch_size, args.compile))
+        e = results["celeba_epoch"]
+        print(f"dcgan {args.image_size}x{args.image_size} {device.type}: ganlib "
+              f"{results['ganlib_img_per_s']:,.0f} img/s, classic "
+              f"{results['classic_img_per_s']:,.0f} img/s, ratio {results['ratio']:.2f}; "
+              f"CelebA epoch {e['seconds']:,.1f} s ({e['method']})", flush=True)
+    if not (args.precision or args.profile or args.gpu):
+        results.update(_speed(args, device, warmup(5, 30)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _quality(args, device):
+    """--quality: run `ganlib.quality` and write or update its JSON record."""
+    from .quality import CONTENDERS, run
+
+    names = tuple(args.contenders.split(",")) if args.contenders else CONTENDERS
+    unknown = sorted(set(names) - set(CONTENDERS))
+    if unknown:
+        raise SystemExit(f"--contenders: unknown {unknown}; choose from {list(CONTENDERS)}")
+    results = dict(run(args.seconds, device, args.data_root, args.cache_dir, names,
+                       classifier_epochs=args.classifier_epochs),
+                   device=describe_device(device), torch=torch.__version__)
+    for row in results["contenders"].values():  # rows of one file may come from two runs
+        row.update(date=time.strftime("%Y-%m-%d"), device=results["device"],
+                   torch=results["torch"])
+    if args.json:
+        path = Path(args.json)
+        if args.contenders and path.exists():  # replace these rows, keep the others
+            kept = json.loads(path.read_text())
+            if kept.get("seconds") != results["seconds"] or kept.get("data") != results["data"]:
+                raise SystemExit(f"{path} was measured with other --seconds or data: "
+                                 f"write the new rows to another file")
+            kept["contenders"].update(results["contenders"])
+            results = dict(kept, contenders={n: kept["contenders"][n] for n in CONTENDERS
+                                             if n in kept["contenders"]})
+        path.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def _speed(args, device, warmup):
+    """The default mode: ganlib against the classic loops, model by model."""
+    gpu = device.type == "cuda"
+    results = {"models": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             work = Path(tmp) / model
@@ -229,9 +262,8 @@ def main(argv=None):
                 ours, classic = bench_mlp(device, steps, warmup, work, rounds=args.rounds)
             elif model == "dcgan":
                 steps = args.steps or (200 if gpu else 10)
-                n_images = max(1024, 128 * (steps + warmup + 1)) if args.celeba is None else None
                 ours, classic = bench_dcgan(device, steps, warmup, work, args.celeba,
-                                            n_images=min(n_images or 0, 8192) or 1024,
+                                            n_images=_n_images(128, steps, warmup),
                                             rounds=args.rounds)
             else:
                 raise SystemExit(f"unknown model {model!r}; choose from mlp, dcgan")
@@ -246,8 +278,6 @@ def main(argv=None):
                                                  "ratio": fast / classic}
                 print(f"mlp-bf16 cpu: ganlib {fast:,.0f} img/s, classic "
                       f"{classic:,.0f} img/s, ratio {fast / classic:.2f}", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
     return results
 
 

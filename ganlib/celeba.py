@@ -20,6 +20,9 @@ Downloads fail in known ways, each caught with what to do about it:
   end of the file: `zipfile.BadZipFile`.
 * A partial set of images decodes fine: `CELEBA_COUNT` is there to compare with.
 * Kaggle's zip unpacked gives img_align_celeba/img_align_celeba/: `list_images` says so.
+
+Which entries are images is one rule, `entry_kind`, for the folder and the zip alike: macOS's
+._ files and __MACOSX/, hidden files and Windows' Thumbs.db are never taken for images.
 """
 
 import hashlib
@@ -36,6 +39,7 @@ from .data import DataFileError
 CELEBA_COUNT = 202_599  # aligned images in the official release
 CELEBA_ZIPS = ("img_align_celeba.zip", "celeba-dataset.zip")  # official/Drive's, Kaggle CLI's
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+LITTER = ("thumbs.db", "desktop.ini")  # what Windows leaves in picture folders
 CELEBA_DIR = "img_align_celeba"
 CELEBA_HELP = (
     "Download CelebA's aligned images (img_align_celeba.zip, from the official site "
@@ -65,6 +69,31 @@ def find_images(root, subdir=CELEBA_DIR):
     return list_images(root, subdir), None
 
 
+def entry_kind(name):
+    """What an entry of an image folder or zip is, from its path alone ('/'-separated,
+    relative to the folder or the zip; a directory ends in '/'): the one rule both readers
+    apply, so that a folder and the same files zipped give the same images.
+
+    "litter" (never read, never reported): hidden entries, or entries in hidden folders
+    (a part starting with '.': .DS_Store, macOS's ._000001.jpg resource forks,
+    .ipynb_checkpoints/), anything under __MACOSX/, Thumbs.db and desktop.ini;
+    "folder": any other directory; "image": a file ending in one of IMAGE_EXTENSIONS (any
+    case); "other": any other file. The folder reader refuses "folder" and "other" entries
+    (a folder of images holds images); the zip reader passes over them (Kaggle's zip holds
+    CSV files beside the images, in folders)."""
+    parts = name.rstrip("/").split("/")
+    if (parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)
+            or parts[-1].lower() in LITTER):
+        return "litter"
+    if name.endswith("/"):
+        return "folder"
+    return "image" if parts[-1].lower().endswith(IMAGE_EXTENSIONS) else "other"
+
+
+def _entry_kind(path):
+    return entry_kind(path.name + ("/" if path.is_dir() else ""))
+
+
 def list_images(root, subdir=CELEBA_DIR):
     """Sorted image paths in `root/subdir` (or `root/celeba/subdir`, torchvision's layout),
     with errors that say how to fix the folder."""
@@ -72,7 +101,7 @@ def list_images(root, subdir=CELEBA_DIR):
     if not root.is_dir():
         raise FileNotFoundError(f"data_root {str(root)!r} does not exist. {CELEBA_HELP}")
     folder = _folder(root, subdir)
-    if not folder.is_dir() and any(p.suffix.lower() in IMAGE_EXTENSIONS for p in root.iterdir()):
+    if not folder.is_dir() and any(_entry_kind(p) == "image" for p in root.iterdir()):
         raise FileNotFoundError(
             f"data_root {str(root)!r} holds the images themselves; it should hold the folder "
             f"{subdir}/ with the images in it: set data_root to {str(root.parent)!r}, one "
@@ -86,8 +115,8 @@ def list_images(root, subdir=CELEBA_DIR):
         raise FileNotFoundError(
             f"expected the folder {str(folder)!r} but it does not exist (data_root holds "
             f"{found or 'nothing'}). {CELEBA_HELP}")
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    bad = [p for p in files if p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file()]
+    files = sorted(p for p in folder.iterdir() if _entry_kind(p) != "litter")
+    bad = [p for p in files if _entry_kind(p) != "image" or not p.is_file()]
     if bad:
         raise ValueError(
             f"{len(bad)} of {len(files)} entries in {str(folder)!r} are not images "
@@ -139,7 +168,7 @@ class ZipImages:
         self.path = Path(path)
         check_zip(self.path)
         with zipfile.ZipFile(self.path) as z:
-            infos = [i for i in z.infolist() if _is_image(i)]
+            infos = [i for i in z.infolist() if entry_kind(i.filename) == "image"]
         if not infos:
             raise DataFileError(f"{str(self.path)!r} holds no images "
                                 f"({', '.join(IMAGE_EXTENSIONS)}). {GET_AGAIN}")
@@ -172,12 +201,6 @@ class ZipImages:
 
     def __getstate__(self):
         return dict(self.__dict__, _zip=None, _pid=None)
-
-
-def _is_image(info):
-    name = info.filename
-    return (not info.is_dir() and name.lower().endswith(IMAGE_EXTENSIONS)
-            and not name.startswith("__MACOSX/") and not name.rsplit("/", 1)[-1].startswith("."))
 
 
 def fake_jpegs(n=12, size=(178, 218), seed=0):

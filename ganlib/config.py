@@ -28,7 +28,11 @@ process, so, as with DiffAugment, each process's share of the batch gets the sam
 import numbers
 from dataclasses import dataclass
 
+from .augment import parse_policy
 from .losses import d_loss, loss_pair
+
+UPDATES = ("both", "d", "g")
+LR_DECAY = ("none", "linear")
 
 
 @dataclass(frozen=True)
@@ -65,9 +69,14 @@ class FitConfig:
 
 
 def check_config(cfg):
-    """Raise a ValueError naming the first FitConfig field that cannot run, before training."""
+    """Raise a ValueError naming the first FitConfig field that cannot run, before training
+    (and before a checkpoint is loaded into the caller's models)."""
+    if not isinstance(cfg, FitConfig):
+        raise TypeError(f"fit needs a FitConfig saying how long to train, e.g. "
+                        f"FitConfig(epochs=5) or FitConfig(steps=1000); got {cfg!r}")
     if (cfg.epochs is None) == (cfg.steps is None):
-        raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps")
+        raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps, e.g. "
+                         "FitConfig(epochs=5) or FitConfig(steps=1000)")
     for name in ("epochs", "steps", "batch_size", "n_critic"):  # True is an int; 0.5 no count
         n = getattr(cfg, name)
         if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
@@ -82,6 +91,15 @@ def check_config(cfg):
         raise ValueError("FitConfig.compile cannot go with gp_weight or r1_weight: the penalties "
                          "back-propagate through D's input gradient (a double backward), which "
                          "torch.compile does not support")
+    for name, options in (("updates", UPDATES), ("lr_decay", LR_DECAY)):
+        if getattr(cfg, name) not in options:
+            words = ", ".join(map(repr, options[:-1])) + f" or {options[-1]!r}"
+            raise ValueError(f"FitConfig.{name} must be {words}, got {getattr(cfg, name)!r}")
+    for name in ("amp", "channels_last"):
+        if getattr(cfg, name) not in (None, True, False):
+            raise ValueError(f"FitConfig.{name} must be None (pick for the device), True or "
+                             f"False, got {getattr(cfg, name)!r}")
+    parse_policy(cfg.augment)  # a misspelt augmentation fails here
     d_loss_fn, _ = loss_pair(cfg.g_loss)  # a misspelt game fails here
     if cfg.label_smoothing and d_loss_fn is not d_loss:
         raise ValueError(f"FitConfig.label_smoothing needs the cross-entropy D loss, which the "

@@ -39,6 +39,8 @@ class Mixture1D:
     weights: tuple = (0.5, 0.5)  # mixing weights, summing to 1
 
     def sample(self, n, generator=None):
+        """n draws (n, 1) float32 from the mixture (from `generator` if given, else torch's
+        global generator)."""
         w = torch.tensor(self.weights, dtype=torch.float)
         k = torch.multinomial(w, n, replacement=True, generator=generator)
         eps = torch.randn(n, generator=generator)
@@ -317,7 +319,10 @@ class TensorBatches:
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def epoch(self, e, start=0):
-        """Yield the batches of epoch `e` from batch index `start` on, in [-1, 1]."""
+        """Yield the batches of epoch `e` from batch index `start` on: float tensors
+        (batch_size, ...) (the data's per-item shape; the last batch may be smaller unless
+        drop_last) in [-1, 1], on this object's device. Epoch e's order is a permutation
+        seeded by seed + e, so any epoch can be replayed from any batch (resume)."""
         gen = torch.Generator().manual_seed(self.seed + e)
         perm = torch.randperm(len(self.data), generator=gen).to(self.data.device)
         for k in range(start, len(self)):

@@ -9,9 +9,12 @@ parallel=...)` then runs its one loop with these differences:
   global batch k is the same images as in one process, and process r takes rows
   [r*b, (r+1)*b) of it, b = batch_size / N. `FitConfig.batch_size` stays the global batch.
 * Noise: every process draws z for the whole global batch from the CPU generator (seeded alike
-  everywhere, restored from the checkpoint on resume) and keeps its own rows. So the fake batch
-  is one global set, as in one process: on the CPU, N processes compute what one process
-  computes with the global batch, up to the order of float sums (tests/test_distributed.py).
+  everywhere, restored from the checkpoint on resume) and keeps its own rows. Only the steps
+  move that generator: `fit` runs rank 0's snapshots, score_fn and callbacks under
+  `torch.random.fork_rng`, so their draws cannot put the processes' streams out of step. So
+  the fake batch is one global set, as in one process: on the CPU, N processes compute what
+  one process computes with the global batch, up to the order of float sums
+  (tests/test_distributed.py).
 * Gradients: DDP averages G's and D's gradients over the processes during `backward()`, so
   every process takes the same optimizer step and the models stay identical. The G step
   freezes D (`requires_grad(D, False)`): D's backward then produces no weight gradients and
@@ -154,6 +157,14 @@ class Parallel:
         t = t.clone()
         dist.all_reduce(t)
         return t.div_(self.world_size)
+
+    def gather(self, obj):
+        """`obj` (picklable: a random state...) from every process, as a list by rank."""
+        import torch.distributed as dist
+
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
 
     def any(self, flag):
         """True in every process if `flag` is true in any (one small all-reduce)."""

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .data import DataFileError, ImageData
+from .pixels import to_8bit
 
 ATT_DIR = "att_faces"
 PEOPLE, PHOTOS = 40, 10
@@ -114,7 +115,7 @@ def _read(path, image_size):
 
     try:
         with Image.open(path) as im:
-            im.load()
+            im = to_8bit(im, "L")  # 8-bit grey; a 16-bit file scaled, never clipped
     except (OSError, ValueError, SyntaxError) as e:
         raise DataFileError(f"{str(path)!r} cannot be read as an image ({e}): get the photos "
                             f"again") from None
@@ -122,7 +123,7 @@ def _read(path, image_size):
         raise DataFileError(f"{str(path)!r} is {im.size[0]}x{im.size[1]}; the AT&T photos are "
                             f"{WIDTH}x{HEIGHT}: is this folder the AT&T faces?")
     box = (0, CROP_TOP, WIDTH, CROP_TOP + WIDTH)
-    return np.asarray(im.convert("L").resize((image_size, image_size), Image.BILINEAR, box=box))
+    return np.asarray(im.resize((image_size, image_size), Image.BILINEAR, box=box))
 
 
 def att_faces(data_root, image_size=64, flip=False):
@@ -149,7 +150,10 @@ def att_faces(data_root, image_size=64, flip=False):
 def split_people(data, heldout):
     """(train, heldout) `ImageData`: the images of the people (label indices) in `heldout`
     are held out whole, so that a generator trained on the rest can be checked for
-    memorising faces against people it never saw."""
+    memorising faces against people it never saw.
+
+    Raises ValueError if `data` has no labels, or if `heldout` is empty or names a person
+    who is not in the data (the message gives the range of labels there is)."""
     if data.labels is None:
         raise ValueError("split_people needs labels (person indices): use att_faces' data")
     heldout = tuple(int(p) for p in heldout)

@@ -27,31 +27,41 @@ import torch
 from .celeba import CELEBA_COUNT, CELEBA_DIR, find_images
 from .data import MNIST_FOLDERS, ImageData, load_mnist
 from .faces import att_faces, split_people
+from .pixels import UnsupportedImage, to_8bit
 from .utils import atomic_write
 
 
 def _decode(path, image_size):
-    """One image (a path or an open file) as uint8 (3, S, S): resize the short side to S,
-    then center-crop.
+    """One image (a path or an open file) as uint8 (3, S, S): its pixels as 8-bit RGB
+    (`ganlib.pixels.to_8bit`: 16-bit images scaled, transparency composited onto white),
+    the short side resized to S, then center-cropped.
 
-    Returns None for a file that cannot be decoded, or for None (a zip member unreadable)."""
+    Raises UndecodableImage saying why for a file that cannot be decoded, or is refused
+    (32-bit images), and for None (a zip member whose bytes cannot be read)."""
     from PIL import Image
 
     if path is None:
-        return None
+        raise UndecodableImage("its bytes cannot be read from the zip (a bad CRC or a "
+                               "damaged member)")
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            scale = image_size / min(w, h)
-            im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
-                           Image.BILINEAR)
-            w, h = im.size
-            left, top = (w - image_size) // 2, (h - image_size) // 2
-            im = im.crop((left, top, left + image_size, top + image_size))
-            return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
-    except (OSError, ValueError, SyntaxError):
-        return None
+            im = to_8bit(im, "RGB")
+    except UnsupportedImage as e:
+        raise UndecodableImage(str(e)) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise UndecodableImage(f"PIL cannot read it as an image ({type(e).__name__})") from None
+    w, h = im.size
+    scale = image_size / min(w, h)
+    im = im.resize((max(image_size, round(w * scale)), max(image_size, round(h * scale))),
+                   Image.BILINEAR)
+    w, h = im.size
+    left, top = (w - image_size) // 2, (h - image_size) // 2
+    im = im.crop((left, top, left + image_size, top + image_size))
+    return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+
+
+class UndecodableImage(ValueError):
+    """A file in an image folder or zip that gives no image, and why (skipped, named)."""
 
 
 class _DecodeSet(torch.utils.data.Dataset):
@@ -63,11 +73,14 @@ class _DecodeSet(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         f = self.files[i] if self.archive is None else self.archive.open(self.files[i])
-        return i, _decode(f, self.image_size)
+        try:
+            return i, _decode(f, self.image_size)
+        except UndecodableImage as e:
+            return i, str(e)
 
 
 def _keep(batch):
-    return batch  # a list of (index, array or None): no collation needed
+    return batch  # a list of (index, array, or why it did not decode): no collation needed
 
 
 def folder_fingerprint(files):
@@ -135,7 +148,7 @@ def _alive(pid):
 
 def _build_cache(files, cache, image_size, workers, progress, archive=None):
     """Decode `files` (members of `archive`, a ZipImages, if given) into `cache` (written
-    atomically); return the files that did not decode."""
+    atomically); return the files that did not decode, each with why: [(file, why)]."""
     from tqdm.auto import tqdm
 
     _remove_orphans(cache)
@@ -149,8 +162,8 @@ def _build_cache(files, cache, image_size, workers, progress, archive=None):
     try:
         for batch in tqdm(loader, desc=f"decoding {len(files)} images", disable=not progress):
             for i, arr in batch:
-                if arr is None:
-                    bad.append(files[i])
+                if isinstance(arr, str):
+                    bad.append((files[i], arr))
                 else:
                     out[n] = arr
                     n += 1
@@ -175,7 +188,8 @@ def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=T
     `root/<subdir>_<S>.npy` beside the data, written atomically, and keeps a fingerprint of
     the files in `root/<subdir>_<S>.json`; later calls memory-map the cache. A zip is read in
     place: nothing is extracted. A cache that is cut short, or older than the files it came
-    from, is rebuilt, with a note. Files that fail to decode are reported and skipped; a
+    from, is rebuilt, with a note. Files that fail to decode, or whose pixels have no known
+    8-bit meaning (32-bit images, `ganlib.pixels`), are skipped, the first named with why; a
     CelebA of other than 202,599 images gets a one-line note, and is used."""
     files, archive = find_images(root, subdir)
     found = archive.path if archive else files[0].parent
@@ -193,9 +207,9 @@ def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=T
             if archive:
                 archive.close()
         if bad:
-            first = f"{archive.path.name}:{bad[0]}" if archive else str(bad[0])
+            first = f"{archive.path.name}:{bad[0][0]}" if archive else str(bad[0][0])
             warnings.warn(f"skipped {len(bad)} image(s) that could not be decoded, the first "
-                          f"being {first!r}", stacklevel=2)
+                          f"being {first!r}: {bad[0][1]}", stacklevel=2)
         if len(bad) == len(files):
             raise ValueError(f"none of the {len(files)} files in {where!r} could be decoded "
                              f"as an image")

@@ -34,14 +34,16 @@ import torch.nn.functional as F
 
 
 def value(real_logits, fake_logits):
-    """V(D, G) estimated on a batch: E log D(x) + E log(1 - D(G(z)))."""
+    """V(D, G) estimated on a batch: E log D(x) + E log(1 - D(G(z))).
+    real_logits (B,), fake_logits (B,) -> 0-d tensor (batch means)."""
     return -F.softplus(-real_logits).mean() - F.softplus(fake_logits).mean()
 
 
 def d_loss(real_logits, fake_logits, label_smoothing=0.0):
     """-V(D, G), with real targets 1 - label_smoothing (one-sided: fakes keep target 0).
 
-    At D = 1/2 everywhere (all logits 0) this is 2 log 2."""
+    At D = 1/2 everywhere (all logits 0) this is 2 log 2.
+    real_logits (B,), fake_logits (B,) -> 0-d tensor (batch means)."""
     real_target = real_logits.new_full(real_logits.shape, 1.0 - label_smoothing)
     loss_real = F.binary_cross_entropy_with_logits(real_logits, real_target)
     loss_fake = F.softplus(fake_logits).mean()  # = BCE with target 0
@@ -49,33 +51,39 @@ def d_loss(real_logits, fake_logits, label_smoothing=0.0):
 
 
 def g_loss_minimax(fake_logits):
-    """E log(1 - D(G(z))), the generator's term of V as written in the minimax game."""
+    """E log(1 - D(G(z))), the generator's term of V as written in the minimax game.
+    fake_logits (B,) -> 0-d tensor (a batch mean)."""
     return -F.softplus(fake_logits).mean()
 
 
 def g_loss_nonsaturating(fake_logits):
-    """-E log D(G(z)): train G as if its fakes were labelled real."""
+    """-E log D(G(z)): train G as if its fakes were labelled real.
+    fake_logits (B,) -> 0-d tensor (a batch mean)."""
     return F.softplus(-fake_logits).mean()
 
 
 def d_loss_hinge(real_logits, fake_logits):
     """E relu(1 - l(x)) + E relu(1 + l(G(z))): 2 at l = 0, 0 once reals score >= 1 and
-    fakes <= -1 (no gradient from samples beyond their margin)."""
+    fakes <= -1 (no gradient from samples beyond their margin).
+    real_logits (B,), fake_logits (B,) -> 0-d tensor (batch means)."""
     return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
 
 
 def g_loss_hinge(fake_logits):
-    """-E l(G(z)): G raises its samples' scores, without a margin."""
+    """-E l(G(z)): G raises its samples' scores, without a margin.
+    fake_logits (B,) -> 0-d tensor (a batch mean)."""
     return -fake_logits.mean()
 
 
 def d_loss_wasserstein(real_logits, fake_logits):
-    """E l(G(z)) - E l(x): minus the critic's estimate of the Wasserstein-1 distance."""
+    """E l(G(z)) - E l(x): minus the critic's estimate of the Wasserstein-1 distance.
+    real_logits (B,), fake_logits (B,) -> 0-d tensor (batch means)."""
     return fake_logits.mean() - real_logits.mean()
 
 
 def g_loss_wasserstein(fake_logits):
-    """-E l(G(z)): the part of the critic's estimate that G can move."""
+    """-E l(G(z)): the part of the critic's estimate that G can move.
+    fake_logits (B,) -> 0-d tensor (a batch mean)."""
     return -fake_logits.mean()
 
 

@@ -27,7 +27,9 @@ from .data import to_unit_range
 
 
 def frechet_distance(feat_a, feat_b):
-    """Fréchet distance between Gaussians fitted to `feat_a` (N, d) and `feat_b` (M, d).
+    """Fréchet distance between Gaussians fitted to `feat_a` (N, d) and `feat_b` (M, d):
+    ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), a float in squared feature units
+    (the square of the features' unit; FID's 2048-d Inception features give hundreds).
 
     Computed in float64 with symmetric eigendecompositions: Tr((S_a S_b)^(1/2)) equals the sum
     of the square roots of the eigenvalues of S_a^(1/2) S_b S_a^(1/2), which is symmetric."""

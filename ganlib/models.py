@@ -16,6 +16,9 @@ Conventions shared by all of them:
 * every model keeps the keyword arguments it was built with in `hparams`, so a checkpoint
   can rebuild it with `build(kind, **hparams)` without the caller knowing them.
 
+`ganlib.shapes.check_shapes(G, D, real)` checks a pair against a batch of the data before
+training, from the `hparams` (`fit` runs it).
+
 Every discriminator takes `spectral_norm=False`. With True, each of its Linear and Conv
 layers computes with W / sigma(W), sigma the largest singular value of W (reshaped to
 (out, in * k * k) for a convolution), estimated by one step of power iteration per forward

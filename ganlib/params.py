@@ -20,8 +20,18 @@ In the cell after the parameters cell:
 Types: bool ("true"/"false", "yes"/"no", "on"/"off", 1/0), int (3.0 and "3" are fine; 0.5,
 "abc" and True are not), float (finite), str, and tuple (of whole numbers: "256,512", 512
 and [256, 512] all give a tuple). Other annotations are left alone.
+
+A misspelt name is caught too. papermill injects any name it is given and only logs "Passed
+unknown parameter", so `-p out_dirr /tmp/x` would run the whole chapter into the default
+folder. In an IPython kernel (papermill's and nbval's) the sources of the executed cells are
+in the namespace as `In`; `injected_names` finds papermill's injected cell there (it starts
+with the line `# Parameters`, then `name = value` lines) and `check_params` refuses every
+injected name that the parameters cell does not declare, with the closest declared names.
+Outside IPython (no `In`) there is nothing to compare with, and nothing changes.
 """
 
+import ast
+import difflib
 import math
 import numbers
 import tempfile
@@ -125,13 +135,71 @@ def check_value(kind, value, low=None, high=None, options=None):
     return value
 
 
+INJECTED_HEADER = "# Parameters"  # the first line of papermill's injected cell (PythonTranslator)
+
+
+def injected_names(namespace):
+    """The names papermill injected, in order, from the cell history `In` of an IPython
+    kernel's `namespace`; [] outside IPython, or if nothing was injected.
+
+    The injected cell is the most recent source in `In` whose first line is `# Parameters`
+    and whose statements are all plain `name = value` assignments (what papermill writes,
+    for -p, -r, -y and -f alike). The search goes back from the newest entry (the cell now
+    running, when the kernel stores it) and stops at the first cell with a top-level
+    annotated assignment, the parameters cell: an injected cell older than the last run of
+    the parameters cell no longer sets anything. Cells between the injected cell and the
+    check (none in the book's chapters) are passed over. A cell of the reader's own that
+    looks exactly like papermill's (`# Parameters`, then only assignments) counts as one."""
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return []
+    for source in reversed(history):
+        if not isinstance(source, str):
+            continue
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        if any(isinstance(node, ast.AnnAssign) for node in body):
+            return []  # the parameters cell, run after any injected cell
+        lines = [ln.strip() for ln in source.splitlines() if ln.strip()]
+        if (body and lines[0] == INJECTED_HEADER
+                and all(isinstance(node, ast.Assign) and len(node.targets) == 1
+                        and isinstance(node.targets[0], ast.Name) for node in body)):
+            return list(dict.fromkeys(node.targets[0].id for node in body))
+    return []
+
+
+def unknown_message(unknown, declared):
+    """The error for injected names the parameters cell does not declare: each with the
+    closest declared names (up to 3, closest first), or all of them where none is close."""
+    close = {name: difflib.get_close_matches(name, declared, n=3) for name in unknown}
+    hint = {name: f"did you mean {' or '.join(close[name])}?" if close[name] else "no "
+            "parameter is named like it" for name in unknown}
+    names = ", ".join(declared)
+    if len(unknown) == 1:
+        (name,) = unknown
+        text = (f"unknown parameter {name}; "
+                + (hint[name] if close[name] else f"the parameters are {names}"))
+    else:
+        text = (f"unknown parameters {', '.join(unknown)}:\n"
+                + "\n".join(f"  {name}: {hint[name]}" for name in unknown))
+        if not all(close.values()):
+            text += f"\nThe parameters are {names}"
+    return (text + "\npapermill passes on any name it is given, and a name that the "
+            "parameters cell does not declare would be ignored: correct it in papermill's "
+            "-p (or -r, -y, -f) option.")
+
+
 def check_params(namespace, *, minimum=None, maximum=None, choices=None):
     """The parameters declared in `namespace` (a chapter's `globals()`), converted to their
     declared types and checked; a dict to write back with `globals().update(...)`.
 
     minimum, maximum: {name: bound}, inclusive; for a tuple, bounds apply to each number.
     choices: {name: allowed values}, compared after conversion.
-    Raises ParameterError naming every bad parameter, the value it got and what is allowed."""
+    Raises ParameterError naming every name papermill injected that the parameters cell
+    does not declare (`injected_names`; "unknown parameter out_dirr; did you mean
+    out_dir?"), and every bad parameter, the value it got and what is allowed."""
     minimum, maximum, choices = minimum or {}, maximum or {}, choices or {}
     declared = dict(namespace.get("__annotations__", {}))
     if not declared:
@@ -140,6 +208,7 @@ def check_params(namespace, *, minimum=None, maximum=None, choices=None):
     undeclared = sorted((set(minimum) | set(maximum) | set(choices)) - set(declared))
     if undeclared:  # a chapter's own mistake, not the reader's
         raise ParameterError(f"bounds or choices given for undeclared parameters {undeclared}")
+    unknown = [name for name in injected_names(namespace) if name not in declared]
     checked, problems = {}, []
     for name, kind in declared.items():
         kind = typing.get_origin(kind) or kind  # tuple[int, ...] -> tuple
@@ -151,11 +220,14 @@ def check_params(namespace, *, minimum=None, maximum=None, choices=None):
             checked[name] = check_value(kind, value, *bounds)
         except (ValueError, TypeError):
             problems.append(f"  {name} = {value!r}: expected {allowed(kind, *bounds)}")
+    messages = [unknown_message(unknown, list(declared))] if unknown else []
     if problems:
         n = len(problems)
-        raise ParameterError(
+        messages.append(
             f"{n} parameter{'s' if n > 1 else ''} cannot be used:\n" + "\n".join(problems)
             + "\nChange the value in the parameters cell, or in papermill's -p option.")
+    if messages:
+        raise ParameterError("\n".join(messages))
     return checked
 
 

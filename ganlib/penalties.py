@@ -38,7 +38,9 @@ def gradient_penalty(D, real, fake, generator=None):
     """E[(||grad D(x_hat)||_2 - 1)^2], x_hat = eps * real + (1 - eps) * fake, eps ~ U(0, 1)
     per sample (drawn from `generator` if given, else torch's global generator on real's
     device, which `fit` seeds and checkpoints). `fake` should be detached: the penalty trains
-    D only. Unweighted; differentiable with respect to D's weights."""
+    D only. Unweighted; differentiable with respect to D's weights.
+    real, fake (B, ...) (images (B, C, H, W) or points (B, dim)); D(x) -> logits (B,);
+    returns a 0-d tensor."""
     shape = (len(real),) + (1,) * (real.dim() - 1)  # one eps per sample, broadcast
     if generator is None:
         eps = torch.rand(shape, device=real.device, dtype=real.dtype)
@@ -58,5 +60,6 @@ def r1_penalty(real_logits, real):
         real_logits = D(real)
         loss = d_loss(real_logits, fake_logits) + gamma / 2 * r1_penalty(real_logits, real)
 
-    Unweighted (the gamma / 2 is the caller's); differentiable with respect to D's weights."""
+    Unweighted (the gamma / 2 is the caller's); differentiable with respect to D's weights.
+    real_logits (B,), real (B, ...) -> a 0-d tensor."""
     return _input_gradient(real_logits, real).pow(2).sum(1).mean()

@@ -8,9 +8,9 @@ its own: the Fréchet distance between the features of 1,000 generated and 1,000
 digits, under the cached classifier of `ganlib.classifier`, and the number of classes hit.
 
 * `classic-64`, `classic-128`, `dropout`: each preset's networks and optimizer settings
-  (`ganlib.presets`) in the classic tutorials' loop (`ganlib.bench.classic_loop`): torchvision's
-  MNIST through a DataLoader (ToTensor + Normalize per image), Sigmoid + BCELoss, a second
-  forward pass of G for the G step, float32, sampling the trained weights.
+  (`ganlib.presets`) in the classic tutorials' loop (`ganlib.classic`): torchvision's MNIST
+  through a DataLoader (ToTensor + Normalize per image), Sigmoid + BCELoss, a second forward
+  pass of G for the G step, float32, sampling the trained weights.
 * `book`: the book's recipe through `ganlib.fit`: the in-memory uint8 tensor, logits, one G
   forward per step, bf16 autocast where the CPU runs it natively, and the EMA of G's weights.
 
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from . import data as gdata
-from .bench import classic_loop, classic_mnist_loader
+from .classic import classic_loop, classic_mnist_loader
 from .classifier import cached_classifier, predict
 from .metrics import class_coverage, frechet_distance
 from .models import MLPDiscriminator, MLPGenerator

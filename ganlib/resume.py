@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_checkpoint, model_record
+from .steps import match_param_layouts
 
 # FitConfig fields a resumed run may change: they change how a run is watched, saved or sped
 # up, not what it trains (epochs/steps: extending a run is what resuming is for). Every other
@@ -45,20 +46,43 @@ RESUME_KEYS = ("generator", "discriminator", "opt_g", "opt_d", "rng", "step", "s
 _UNSET = object()  # a setting the checkpoint (or this run) does not record
 
 
-def training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema=None):
-    """The checkpoint dict of a run in progress (`run` is a `ganlib.train.Run`)."""
-    rng = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    state = {"format": 1, "generator": model_record(G if G_ema is None else G_ema),
+def rng_state(device):
+    """This process's random state: the CPU generator's, and its own GPU's when on CUDA."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema=None, rng=None, ran=None):
+    """The checkpoint dict of a run in progress (`run` is a `ganlib.train.Run`).
+
+    rng: one `rng_state` per process, by rank (None: this process's, on the CPU).
+    ran: what the run resolved or was given besides `cfg` (`ran_record`), compared on resume."""
+    rng = [rng_state(torch.device("cpu"))] if rng is None else rng
+    state = {"format": 2, "generator": model_record(G if G_ema is None else G_ema),
              "discriminator": model_record(D),
-             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "rng": rng,
+             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+             # the CPU state is the same in every process (ganlib.distributed); GPUs' by rank
+             "rng": {"cpu": rng[0]["cpu"], "cuda_by_rank": [r.get("cuda") for r in rng]},
              "step": run.step, "seconds": run.seconds, "fixed_noise": run.fixed_noise,
              "history": run.history, "snapshots": run.snapshots, "config": asdict(cfg),
-             "meta": meta or {}}
+             "ran": ran or {}, "meta": meta or {}}
     if G_ema is not None:
         state["generator_raw"] = model_record(G)
     return state
+
+
+def ran_record(amp_dtype, batches=None):
+    """What a run used that its FitConfig may not say: the autocast dtype that
+    `FitConfig.amp=None` resolved to on this device, and, for batches the caller built (pass
+    them; `fit` builds its own from FitConfig.batch_size and .seed otherwise), their size,
+    seed and count per epoch."""
+    ran = {"amp": None if amp_dtype is None else str(amp_dtype).removeprefix("torch.")}
+    if batches is not None:
+        ran.update(batch_size=getattr(batches, "batch_size", None),
+                   data_seed=getattr(batches, "seed", None), batches_per_epoch=len(batches))
+    return ran
 
 
 def best_path(path):
@@ -75,20 +99,46 @@ def best_state(G, run, meta):
             "score": snap["score"], "meta": meta or {}}
 
 
-def restore(G, D, opt_g, opt_d, path, device, G_ema=None):
-    """Load the checkpoint at `path` into the models and optimizers (in place); return the
-    checkpoint dict, whose step, history, snapshots... the caller turns into its `Run`."""
+def restore(G, D, opt_g, opt_d, path, device, G_ema=None, rank=0):
+    """Load the checkpoint at `path` into the models and optimizers (in place) and restore the
+    random state of process `rank`; return the checkpoint dict, whose step, history,
+    snapshots... the caller turns into its `Run`. The models must already have the memory
+    layout they will train in: the optimizers' state takes the layout of their parameters
+    (`ganlib.steps.match_param_layouts`)."""
     ckpt = load_checkpoint(path, map_location="cpu", require=RESUME_KEYS)
     G.load_state_dict(ckpt.get("generator_raw", ckpt["generator"])["state"])
     if G_ema is not None:
         G_ema.load_state_dict(ckpt["generator"]["state"])
     D.load_state_dict(ckpt["discriminator"]["state"])
-    opt_g.load_state_dict(ckpt["opt_g"])
-    opt_d.load_state_dict(ckpt["opt_d"])
-    torch.set_rng_state(ckpt["rng"]["cpu"])
-    if "cuda" in ckpt["rng"] and device.type == "cuda":
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    for opt, key in ((opt_g, "opt_g"), (opt_d, "opt_d")):
+        opt.load_state_dict(ckpt[key])
+        match_param_layouts(opt)
+    restore_rng(ckpt["rng"], device, rank)
     return ckpt
+
+
+def restore_rng(rng, device, rank=0):
+    """Set the CPU generator, and on CUDA this process's GPU generator, from a checkpoint's
+    "rng". Format 2 keeps one GPU state per rank; format 1 kept rank 0's view of every visible
+    GPU, of which only the GPU a one-process run used is meaningful. A state the checkpoint
+    lacks (more processes now than then; a CPU run resumed on a GPU) is not restored, with a
+    note on stderr: that GPU's stream then starts from its seed."""
+    torch.set_rng_state(rng["cpu"])
+    if device.type != "cuda":
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if "cuda_by_rank" in rng:
+        states, who = rng["cuda_by_rank"], f"process {rank}"
+        state = states[rank] if rank < len(states) else None
+    else:  # format 1: get_rng_state_all() of the process that saved it, by GPU index
+        states, who = rng.get("cuda", []), f"GPU {index}"
+        state = states[index] if index < len(states) else None
+    if state is None:
+        print(f"note: the checkpoint holds no CUDA random state for {who} (it has "
+              f"{sum(s is not None for s in states)}); that GPU's random stream is not "
+              f"restored, so this resumed run is not bit-exact", file=sys.stderr)
+        return
+    torch.cuda.set_rng_state(state, device)
 
 
 def _optimizer_setting(group, name):
@@ -97,10 +147,11 @@ def _optimizer_setting(group, name):
     return group.get(name, _UNSET)
 
 
-def resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta):
+def resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta, ran=None):
     """The settings that differ between the run saved in `ckpt` and this one, as lines
     'what: saved -> this run': the models' hyperparameters, FitConfig's fields outside
-    RESUME_FREE, each optimizer's settings, and the caller's `meta` (data source, folder...)."""
+    RESUME_FREE, each optimizer's settings, what ran (`ran_record`: the resolved autocast,
+    the batches) and the caller's `meta` (data source, folder...)."""
     raw = ckpt.get("generator_raw", ckpt["generator"])
     pairs = [(name, rec["hparams"], dict(model.hparams))
              for name, rec, model in (("generator", raw, G),
@@ -117,6 +168,9 @@ def resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta):
             pairs += [(f"{who}'s optimizer {s}{group}", _optimizer_setting(old, s),
                        _optimizer_setting(new, s))
                       for s in OPTIMIZER_SETTINGS if s in old or s in new]
+    old_ran, new_ran = ckpt.get("ran") or {}, ran or {}
+    pairs += [(f"what ran: {k}", old_ran[k], new_ran[k])  # older checkpoints: not recorded
+              for k in sorted(set(old_ran) & set(new_ran))]
     old_meta, new_meta = ckpt.get("meta") or {}, meta or {}
     pairs += [(f"meta[{k!r}]", old_meta.get(k, _UNSET), new_meta.get(k, _UNSET))
               for k in sorted(set(old_meta) | set(new_meta), key=str)]
@@ -132,14 +186,14 @@ def resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta):
             if plain(old) != plain(new)]
 
 
-def check_resume(path, cfg, G, D, opt_g, opt_d, meta, total):
+def check_resume(path, cfg, G, D, opt_g, opt_d, meta, total, ran=None):
     """Refuse to resume from `path` a run with other settings, or one already past `total`
     steps; say loudly when it holds exactly `total`, so nothing is trained in this session.
     Call it before `restore`, which overwrites the optimizers' settings and the weights."""
     ckpt = load_checkpoint(path, require=RESUME_KEYS)
     fresh = ("To train afresh, use a fresh out_dir (another checkpoint_path), or set "
              "resume=False (this run's checkpoint then replaces the saved one; or delete it).")
-    diffs = resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta)
+    diffs = resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta, ran)
     if diffs:
         raise ValueError(
             f"cannot resume from {str(path)!r}: {len(diffs)} setting(s) differ from those of "

@@ -59,6 +59,21 @@ def make_adam(model, lr=2e-4, betas=(0.5, 0.999)):
         return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
 
 
+def match_param_layouts(opt):
+    """Give each of `opt`'s state tensors (Adam's moments) its parameter's memory layout, in
+    place. A fused or foreach Adam walks a parameter and its moments as flat memory, so a
+    moment saved in NCHW order and stepped against a channels_last parameter (a checkpoint from
+    a GPU resumed on a CPU, or `FitConfig.channels_last` changed between runs) would update
+    each weight with another weight's moments. `Optimizer.load_state_dict` keeps the saved
+    layout, and `model.to(memory_format=...)` changes only the parameters'."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            for name, v in state.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    state[name] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 def has_batchnorm(model):
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -71,13 +86,16 @@ def _autocast(device, amp_dtype):
 
 def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None,
            augment=None, loss_fn=d_loss, gp_weight=0.0, r1_weight=0.0):
-    """One discriminator update. `fake` must be detached: this step never touches G.
+    """One discriminator update on `real` and `fake`, each (B, ...) (images (B, C, H, W) or
+    points (B, dim)). `fake` must be detached: this step never touches G.
     `augment` (x -> x'), if given, transforms real and fake alike before D sees them.
-    loss_fn(real_logits, fake_logits): D's loss (`ganlib.losses`; label_smoothing is d_loss's
-    only). D's loss gains gp_weight * gradient_penalty + r1_weight / 2 * r1_penalty, both on
-    the images D sees (`ganlib.penalties`).
+    loss_fn(real_logits (B,), fake_logits (B,)) -> 0-d: D's loss (`ganlib.losses`;
+    label_smoothing is d_loss's only). D's loss gains gp_weight * gradient_penalty +
+    r1_weight / 2 * r1_penalty, both on the images D sees (`ganlib.penalties`); they assume a
+    D without BatchNorm (`fit` refuses the combination).
 
-    Returns (loss, real_logits, fake_logits), detached; the loss without the penalties."""
+    Returns (loss 0-d, real_logits (B,), fake_logits (B,)), detached; the loss without the
+    penalties."""
     joint = not has_batchnorm(D) if joint is None else joint
     if augment is not None:
         real, fake = augment(real), augment(fake)
@@ -103,10 +121,13 @@ def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=N
 
 
 def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
-    """One generator update through a frozen D. `fake` = G(z), still attached to G's graph.
-    `augment`, if given, transforms fake before D, and G's gradient flows back through it.
+    """One generator update through a frozen D. `fake` = G(z) (B, ...), still attached to G's
+    graph. `augment`, if given, transforms fake before D, and G's gradient flows back through
+    it. loss_fn(fake_logits (B,)) -> 0-d loss (`ganlib.losses`).
 
-    Returns (loss, fake_logits), detached; D's parameters and gradients are left untouched."""
+    Returns (loss 0-d, fake_logits (B,)), detached; D's parameters, their gradients and their
+    requires_grad flags are as they were (a layer the caller froze stays frozen)."""
+    flags = [p.requires_grad for p in D.parameters()]
     requires_grad(D, False)
     try:
         with _autocast(fake.device, amp_dtype):
@@ -116,7 +137,8 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
         loss.backward()
         opt_g.step()
     finally:
-        requires_grad(D, True)
+        for p, flag in zip(D.parameters(), flags):
+            p.requires_grad_(flag)
     return loss.detach(), logits.detach()
 
 
@@ -144,7 +166,9 @@ def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smooth
     update and the G update, or a list of one per D update; None draws it here.
 
     Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
-    d_fake = mean D(G(z)) before the (last) D update, d_fake_after = the same after it."""
+    d_fake = mean D(G(z)) before the (last) D update, d_fake_after = the same after it.
+    Raises ValueError for an unknown `updates` or `g_loss`, or label smoothing with a game
+    whose D loss is not the cross-entropy."""
     if updates not in ("both", "d", "g"):
         raise ValueError(f"updates must be 'both', 'd' or 'g', got {updates!r}")
     d_loss_fn, loss_fn = loss_pair(g_loss) if isinstance(g_loss, str) else (d_loss, g_loss)

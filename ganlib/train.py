@@ -1,8 +1,9 @@
 """The one fit loop every chapter uses (the step it repeats is in `ganlib.steps`).
 
 `fit` adds epochs/steps, fixed-noise snapshots (they feed `ganlib.widgets`), a tqdm bar in
-img/s, a per-step callback, and checkpoints with exact resume (`ganlib.resume`). Two options
-act on the whole run rather than on a step:
+img/s, a per-step callback, and checkpoints with exact resume (`ganlib.resume`); the
+bookkeeping around the steps lives in `ganlib.bookkeeping`, so the loop reads as the
+algorithm. Two options act on the whole run rather than on a step:
 
 * `FitConfig.ema`: an exponential moving average of G's weights (`ema_update`), which
   snapshots, the checkpoint's generator and `load_generator` use. Averaging the iterates of a
@@ -28,8 +29,6 @@ wraps G and D in DDP for the steps and leaves everything else to rank 0 (ganlib/
 """
 
 import copy
-import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,20 +37,31 @@ from torch import nn
 
 from . import resume
 from .augment import make_augment, with_instance_noise
-from .checkpoint import save_checkpoint
-from .config import FitConfig, check_config, total_steps
+from .bookkeeping import Bookkeeper
+from .checkpoint import plain
+from .config import FitConfig, check_config, total_steps  # noqa: F401
 from .data import TensorBatches
+from .shapes import check_shapes
 from .snapshots import default_snapshot
 from .steps import (METRICS, d_step, g_step, has_batchnorm, make_adam,  # noqa: F401
-                    requires_grad, train_step)
+                    match_param_layouts, requires_grad, train_step)
 
 
 @torch.no_grad()
 def ema_update(G_ema, G, decay, step=None):
-    """G_ema <- decay * G_ema + (1 - decay) * G, parameter by parameter; buffers (BatchNorm's
-    running statistics) are copied. With `step` (updates done so far, from 0) the decay warms
-    up as min(decay, (1 + step) / (10 + step)), so early averages do not drag G's random
-    initial weights along for thousands of steps. decay = 0 copies G."""
+    """G_ema <- decay * G_ema + (1 - decay) * G, parameter by parameter; decay = 0 copies G.
+
+    Buffers (BatchNorm's running statistics) are copied from G, not averaged: they are
+    statistics of G's own recent activations, and an average of them over past weights would
+    match neither G nor G_ema. StyleGAN2-ADA's training loop makes the same choice (it lerps
+    the parameters and copies every buffer); a stricter one recomputes the statistics for
+    G_ema on fresh noise.
+
+    With `step` (updates done so far, from 0) the decay warms up as
+    min(decay, (1 + step) / (10 + step)), the rule of TensorFlow's
+    `tf.train.ExponentialMovingAverage(decay, num_updates)` (tensorflow/python/training/
+    moving_averages.py), so early averages do not drag G's random initial weights along for
+    thousands of steps."""
     if step is not None:
         decay = min(decay, (1 + step) / (10 + step))
     for p_ema, p in zip(G_ema.parameters(), G.parameters()):
@@ -88,19 +98,6 @@ class Run:
     G_ema: nn.Module | None = None  # the averaged generator when FitConfig.ema > 0
 
 
-def _snapshot(G, D, run, fn, device, score_fn=None):
-    modes = G.training, D.training
-    G.eval(), D.eval()
-    try:
-        with torch.no_grad():
-            snap = fn(G, D, run.fixed_noise.to(device))
-            if score_fn is not None:
-                snap["score"] = float(score_fn(G))
-    finally:  # an interrupt or an error mid-snapshot must not leave both models in eval mode
-        G.train(modes[0]), D.train(modes[1])
-    run.snapshots.append({"step": run.step, **snap})
-
-
 def _groups(batches, first, n):
     """Lists of n consecutive batches from batch `first` (counted from epoch 0's first) on,
     running on through the epochs: each step's batches, one per D update."""
@@ -115,9 +112,10 @@ def _groups(batches, first, n):
         epoch, k = epoch + 1, 0
 
 
-def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapshot,
+def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
         callback=None, meta=None, parallel=None, score_fn=None):
-    """Train G and D on `data` as `cfg` says; return a `Run`.
+    """Train G and D on `data` as `cfg` (a FitConfig, required: it says how long) says;
+    return a `Run`.
 
     data: a tensor or `ImageData` (wrapped in `TensorBatches`), or any object with
       `__len__` (batches per epoch) and `epoch(e, start)` yielding batches in [-1, 1].
@@ -129,118 +127,85 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
       the snapshot's "score"; with a checkpoint_path, each new best score also saves that
       generator to `resume.best_path(checkpoint_path)` ("ck.pt" -> "ck_best.pt"), a file
       `load_generator` reads.
-    meta: a dict stored in checkpoints (the chapter's parameters, the data's source...).
+    meta: a dict stored in checkpoints (the chapter's parameters, the data's source...), of
+      numbers, strings, lists, dicts and tensors (numpy values and paths are converted).
     parallel: None (one process), or a `ganlib.distributed.Parallel` under torchrun: G and D
       stay plain here and are wrapped in DDP for the steps only; cfg.batch_size is then the
       global batch, `data` must be sharded (`parallel.batches`), and rank 0 alone draws the
       progress bar and writes snapshots and checkpoints, which every process resumes from
       (so checkpoint_path must be on a file system they all see; ganlib/distributed.py).
 
+    Snapshots, score_fn and callback run under `torch.random.fork_rng`: whatever random
+    numbers they draw, training's random streams (noise, DiffAugment, dropout, penalties) are
+    as if they had not run. So how often a run is watched never changes what it trains, and
+    under torchrun rank 0's snapshots cannot desynchronise the processes' noise.
+
     With cfg.resume and a checkpoint at cfg.checkpoint_path, the run continues the saved one
-    exactly, or stops before any change: other settings (models, FitConfig, optimizers, meta)
-    or a checkpoint past the step total raise a ValueError that lists them
+    exactly, or stops before any change: other settings (models, FitConfig, optimizers, meta,
+    what ran) or a checkpoint past the step total raise a ValueError that lists them
     (`ganlib.resume.check_resume`).
+
+    Raises, before any work and before a checkpoint touches the models: TypeError if cfg is
+    not a FitConfig or meta holds a value a checkpoint cannot; ValueError for a FitConfig that
+    cannot run (`check_config`), gradient penalties with a BatchNorm D, unsharded batches
+    under torchrun, or a checkpoint that cannot be resumed; CheckpointError for an unreadable
+    checkpoint file.
     """
     check_config(cfg)
     device = next(G.parameters()).device
     on_cuda = device.type == "cuda"
     amp_dtype = torch.bfloat16 if (on_cuda if cfg.amp is None else cfg.amp) else None
     # parallel: every `parallel is not None` below is the only difference a torchrun run makes
-    main = parallel is None or parallel.is_main  # the process that draws, snapshots and saves
     if hasattr(data, "epoch"):
         batches = data
     elif parallel is None:
         batches = TensorBatches(data, cfg.batch_size, device, seed=cfg.seed)
     else:
         batches = parallel.batches(data, cfg.batch_size, device, seed=cfg.seed)
-    if parallel is not None and getattr(batches, "world_size", 1) != parallel.world_size:
-        raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
-                         f"own shard of every batch: build the data with parallel.batches(...)")
+    meta = _check_before_work(G, D, cfg, batches, parallel, meta)
     n_critic = int(cfg.n_critic)
     total = total_steps(cfg, len(batches))
-    augment = make_augment(cfg.augment)  # None when off; a misspelt policy fails here
-    for opt in (opt_g, opt_d):  # checks lr_decay; records initial_lr, compared on resume
+    augment = make_augment(cfg.augment)  # None when off
+    ran = resume.ran_record(amp_dtype, batches if hasattr(data, "epoch") else None)
+    for opt in (opt_g, opt_d):  # records initial_lr, compared on resume
         set_lr(opt, cfg.lr_decay, 0, total)
     G_ema = None
     if cfg.ema > 0:  # a copy that never trains: sampled from, checkpointed as "generator"
         G_ema = copy.deepcopy(G).eval()
         requires_grad(G_ema, False)
-    sampler = G if G_ema is None else G_ema  # what snapshots show
-    ckpt_path = cfg.checkpoint_path
+    resuming = bool(cfg.checkpoint_path and cfg.resume and _exists(cfg.checkpoint_path))
+    if resuming:  # before anything is loaded into the models and optimizers
+        resume.check_resume(cfg.checkpoint_path, cfg, G, D, opt_g, opt_d, meta, total, ran)
 
-    def snapshot():  # rank 0 only
-        _snapshot(sampler, D, run, snapshot_fn, device, score_fn)
-        score = run.snapshots[-1].get("score", math.nan)
-        best = min((s["score"] for s in run.snapshots[:-1]  # resumed runs' snapshots too
-                    if not math.isnan(s.get("score", math.nan))), default=math.inf)
-        if ckpt_path and score < best:
-            save_checkpoint(resume.best_state(sampler, run, meta), resume.best_path(ckpt_path))
-
-    run = None
-    if ckpt_path and cfg.resume and _exists(ckpt_path):
-        # before restore, which overwrites the optimizers' settings and the models' weights
-        resume.check_resume(ckpt_path, cfg, G, D, opt_g, opt_d, meta, total)
-        ckpt = resume.restore(G, D, opt_g, opt_d, ckpt_path, device, G_ema)
-        run = Run(history=ckpt["history"], snapshots=ckpt["snapshots"],
-                  fixed_noise=ckpt["fixed_noise"], step=ckpt["step"], seconds=ckpt["seconds"],
-                  resumed_from=ckpt["step"])
-    if run is None:
-        gen = torch.Generator().manual_seed(cfg.seed)
-        run = Run(fixed_noise=torch.randn(cfg.n_fixed, G.nz, generator=gen))
-        if main:
-            snapshot()
-    run.G_ema = G_ema
-
-    channels_last = on_cuda if cfg.channels_last is None else cfg.channels_last
-    if channels_last and has_conv(G):
+    # The layout first, then the optimizers' state (restored or from an earlier fit call)
+    # takes the parameters' layout: a fused Adam steps parameter and moments as flat memory.
+    channels_last = (on_cuda if cfg.channels_last is None else cfg.channels_last) \
+        and has_conv(G)
+    if channels_last:
         for model in (G, D, G_ema):
             if model is not None:
                 model.to(memory_format=torch.channels_last)
+    for opt in (opt_g, opt_d):
+        match_param_layouts(opt)
+
+    if resuming:
+        ckpt = resume.restore(G, D, opt_g, opt_d, cfg.checkpoint_path, device, G_ema,
+                              0 if parallel is None else parallel.rank)
+        run = Run(history=ckpt["history"], snapshots=ckpt["snapshots"],
+                  fixed_noise=ckpt["fixed_noise"], step=ckpt["step"], seconds=ckpt["seconds"],
+                  resumed_from=ckpt["step"], G_ema=G_ema)
+    else:
+        gen = torch.Generator().manual_seed(cfg.seed)
+        run = Run(fixed_noise=torch.randn(cfg.n_fixed, G.nz, generator=gen), G_ema=G_ema)
+    book = Bookkeeper(run, G, D, opt_g, opt_d, cfg, total, meta, ran, parallel, snapshot_fn,
+                       score_fn)
+    if not resuming:
+        book.snapshot()
+
     # The steps run the DDP-wrapped models (parallel); snapshots, EMA and checkpoints use the
     # plain G and D, so checkpoints hold their state_dicts without DDP's "module." prefix.
     Gc, Dc = (parallel.wrap(G), parallel.wrap(D)) if parallel is not None else (G, D)
     Gc, Dc = (torch.compile(Gc), torch.compile(Dc)) if cfg.compile else (Gc, Dc)
-
-    def checkpoint():
-        if ckpt_path and main:
-            state = resume.training_state(G, D, opt_g, opt_d, run, cfg, meta, G_ema)
-            if parallel is not None:
-                state["world_size"] = parallel.world_size  # a record; resuming may change it
-            save_checkpoint(state, ckpt_path)
-        if ckpt_path and parallel is not None:
-            parallel.barrier()  # the others wait until rank 0's checkpoint is on disk
-
-    from tqdm.auto import tqdm
-    # no tqdm rate (a moving average): the postfix shows this call's whole-run img/s instead,
-    # the number Run.images_per_second ends with, so the bar and the chapter's print agree
-    per_step = cfg.batch_size * n_critic  # the real images D sees in a step
-    bar = tqdm(total=total * per_step, initial=run.step * per_step, unit="img",
-               unit_scale=True, disable=not (cfg.progress and main), desc="training",
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
-    pending = []  # per-step stats, still on the device
-    images = 0  # images trained on in this call
-
-    def show(rate):  # the bar's postfix: the whole-run rate, then the latest losses
-        h = run.history
-        losses = (f", loss_d={h['loss_d'][-1]:.3f}, loss_g={h['loss_g'][-1]:.3f}"
-                  if h["step"] else "")
-        bar.set_postfix_str(f"{rate:,.0f} img/s{losses}", refresh=False)
-
-    def flush():
-        if pending:
-            rows = torch.stack(pending)
-            if parallel is not None:
-                rows = parallel.mean(rows)  # the history records the global batch's means
-            rows = rows.tolist()  # the one host sync
-            first = run.step - len(rows) + 1
-            for i, row in enumerate(rows):
-                run.history["step"].append(first + i)
-                for name, v in zip(METRICS, row):
-                    run.history[name].append(v)
-            pending.clear()
-            show(_rate(images, time.perf_counter() - call_t0))  # just synced: an honest time
-
-    call_t0 = t0 = time.perf_counter()
     groups = _groups(batches, run.step * n_critic, n_critic)  # resumes where the run stopped
     last = run.step >= total
     while not last:
@@ -264,43 +229,31 @@ def fit(G, D, opt_g, opt_d, data, cfg=FitConfig(), *, snapshot_fn=default_snapsh
         if G_ema is not None:
             ema_update(G_ema, G, cfg.ema, run.step)
         run.step += 1
-        pending.append(torch.stack([stats[m] for m in METRICS]))
-        seen_now = sum(r.shape[0] for r in reals) * (1 if parallel is None
-                                                      else parallel.world_size)
-        images += seen_now  # all processes' images: the global batch
-        bar.update(seen_now)
+        book.add(stats, sum(r.shape[0] for r in reals))
         if callback is not None:
-            callback(run.step, stats)
-        last = run.step >= total  # never overshoots, whatever the batches yield
-        out_of_time = cfg.max_seconds and time.perf_counter() - call_t0 >= cfg.max_seconds
-        if cfg.max_seconds and parallel is not None:  # all processes stop at the same step
-            out_of_time = parallel.any(out_of_time)
-        if out_of_time:
-            last = True  # out of time: the end of the run, snapshot and checkpoint included
-        if len(pending) >= cfg.sync_every or last:
-            flush()
-        if last or (cfg.snapshot_every and run.step % cfg.snapshot_every == 0):
-            flush()
-            if main:
-                snapshot()
-        if last or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
-            flush()
-            run.seconds += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            checkpoint()
-    flush()
-    if on_cuda:
-        torch.cuda.synchronize()
-    now = time.perf_counter()
-    run.seconds += now - t0
-    run.images_per_second = _rate(images, now - call_t0)
-    show(run.images_per_second)
-    bar.close()
-    return run
+            with book.unseen():
+                callback(run.step, stats)
+        last = run.step >= total or book.out_of_time()  # never overshoots
+        book.end_of_step(last)
+    return book.close()
 
 
-def _rate(images, seconds):
-    return images / seconds if images and seconds > 0 else 0.0
+def _check_before_work(G, D, cfg, batches, parallel, meta):
+    """Whatever can be checked before a step is taken or a checkpoint loaded: the batches
+    against the models (`ganlib.shapes.check_shapes`, on the first batch), the penalties
+    against D, `meta` (returned in the plain form a checkpoint holds: a value none could
+    hold fails now, not at the first save)."""
+    if parallel is not None and getattr(batches, "world_size", 1) != parallel.world_size:
+        raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
+                         f"own shard of every batch: build the data with parallel.batches(...)")
+    check_shapes(G, D, next(iter(batches.epoch(0))))
+    if (cfg.gp_weight or cfg.r1_weight) and has_batchnorm(D):
+        raise ValueError(
+            "FitConfig.gp_weight and r1_weight penalise D's gradient at each image, which "
+            "assumes D(x_i) depends on x_i alone; this D has BatchNorm, which mixes the batch "
+            "(and its extra pass would update the running statistics). Use a D without "
+            "BatchNorm: spectral_norm=True for the DCGAN D (SN-DCGAN has none), or the MLP D")
+    return plain(meta or {}, "meta")
 
 
 def _exists(path):

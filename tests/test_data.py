@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,7 +102,7 @@ def test_image_cache_builds_once_then_reuses(make_celeba, monkeypatch):
 def test_image_cache_skips_corrupt_files(make_celeba):
     root = make_celeba(n=6)
     (root / "img_align_celeba" / "000003.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    with pytest.warns(UserWarning, match="000003.jpg"):
+    with pytest.warns(UserWarning, match="000003.jpg': PIL cannot read it as an image"):
         d = image_cache(root, image_size=32, workers=2, progress=False)
     assert len(d) == 5
 
@@ -291,3 +292,158 @@ def test_kaggle_nested_layout_says_to_point_one_level_down(make_celeba):
     assert len(list_images(nested / "img_align_celeba")) == 2
     with pytest.raises(FileNotFoundError, match="holds the images themselves.*one level up"):
         list_images(nested / "img_align_celeba" / "img_align_celeba")
+
+
+# ------------------------------------------------- every image mode, decoded to its 8 bits
+
+def saved(path, im, **options):
+    im.save(path, **options)
+    return path
+
+
+def decoded(path, size):
+    """`_decode`'s (3, S, S) uint8 array as a numpy array."""
+    return images._decode(path, size)
+
+
+def test_a_16_bit_grey_png_in_a_folder_is_scaled_not_clipped(make_celeba):
+    from PIL import Image
+
+    root = make_celeba(n=1)
+    ramp = np.arange(256, dtype=np.uint16).reshape(16, 16) * 257  # 0, 257, ..., 65535
+    im = Image.fromarray(ramp)
+    assert im.mode == "I;16"
+    saved(root / "img_align_celeba" / "000002.png", im)
+    d = image_cache(root, image_size=16, workers=0, progress=False)
+    got = d.images[1].numpy()
+    assert (got == np.arange(256).reshape(16, 16)).all()  # every grey level, in order
+
+
+def write_16_bit(a, path):
+    """The uint16 array `a` as a 16-bit grey file, in the format `path`'s suffix names."""
+    from PIL import Image
+
+    if path.suffix == ".png":  # PIL: mode "I;16"
+        Image.fromarray(a).save(path)
+    elif path.suffix == ".tif":  # big-endian, mode "I;16B"
+        Image.frombytes("I;16B", a.shape[::-1], a.astype(">u2").tobytes()).save(path)
+    else:  # a PGM, which PIL opens as mode "I"
+        path.write_bytes(f"P5\n{a.shape[1]} {a.shape[0]}\n65535\n".encode()
+                         + a.astype(">u2").tobytes())
+    return path
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.tif", "a.pgm"])
+def test_every_16_bit_grey_mode_decodes_to_its_top_byte(tmp_path, name):
+    ramp = np.linspace(0, 65535, 64 * 64).round().astype(np.uint16).reshape(64, 64)
+    got = decoded(write_16_bit(ramp, tmp_path / name), 64)
+    assert (got == (ramp >> 8)).all()  # exact, hence monotone, from 0 to 255
+    assert got.min() == 0 and got.max() == 255
+    assert (np.diff(got[0].ravel().astype(int)) >= 0).all()
+
+
+def test_32_bit_images_of_unknown_range_are_refused_with_why(tmp_path):
+    from PIL import Image
+
+    a = np.linspace(0, 1, 64).reshape(8, 8)
+    with pytest.raises(images.UndecodableImage, match=r"32-bit floats \(PIL mode 'F'\), which "
+                                                      r"declare no range"):
+        decoded(saved(tmp_path / "f.tif", Image.fromarray(a.astype(np.float32))), 8)
+    with pytest.raises(images.UndecodableImage, match=r"32-bit integers \(PIL mode 'I', from a "
+                                                      r"TIFF file\) of unknown range"):
+        decoded(saved(tmp_path / "i.tif", Image.fromarray((a * 1e6).astype(np.int32))), 8)
+
+
+def test_one_bit_palette_and_cmyk_images_decode_to_their_colours(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (16, 16)).astype(bool)
+    got = decoded(saved(tmp_path / "bits.png", Image.fromarray(bits)), 16)
+    assert (got == np.where(bits, 255, 0)).all()
+
+    palette = rng.integers(0, 256, (4, 3)).astype(np.uint8)
+    index = rng.integers(0, 4, (16, 16)).astype(np.uint8)
+    p = Image.frombytes("P", (16, 16), index.tobytes())
+    p.putpalette(palette.ravel().tolist())
+    got = decoded(saved(tmp_path / "palette.png", p), 16)
+    assert (got == palette[index].transpose(2, 0, 1)).all()
+    # palette entry 3 transparent: white there, as on a page
+    got = decoded(saved(tmp_path / "transparent.png", p, transparency=3), 16)
+    want = np.where((index == 3)[..., None], 255, palette[index]).transpose(2, 0, 1)
+    assert (got == want).all()
+
+    rgb = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    cmyk = np.concatenate([255 - rgb, np.zeros((16, 16, 1), np.uint8)], axis=2)
+    im = Image.frombytes("CMYK", (16, 16), cmyk.tobytes())
+    assert (decoded(saved(tmp_path / "cmyk.tif", im), 16) == rgb.transpose(2, 0, 1)).all()
+    got = decoded(saved(tmp_path / "cmyk.jpg", im, quality=100, subsampling=0), 16)  # Adobe's
+    assert np.abs(got.astype(int) - rgb.transpose(2, 0, 1)).max() <= 3
+
+
+def test_alpha_is_composited_onto_white(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    alpha = rng.choice(np.array([0, 128, 255], np.uint8), (16, 16, 1))
+    want = np.rint((rgb * (alpha / 255.0)) + 255 * (1 - alpha / 255.0)).transpose(2, 0, 1)
+    got = decoded(saved(tmp_path / "rgba.png", Image.fromarray(np.concatenate([rgb, alpha], 2))),
+                  16)
+    assert np.abs(got - want).max() <= 1
+    assert (got[:, alpha[..., 0] == 255] == rgb[alpha[..., 0] == 255].T).all()
+    assert (got[:, alpha[..., 0] == 0] == 255).all()  # not what the file keeps underneath
+    grey, opaque = rgb[..., 0], alpha[..., 0] == 255
+    la = Image.frombytes("LA", (16, 16), np.stack([grey, alpha[..., 0]], 2).tobytes())
+    got = decoded(saved(tmp_path / "la.png", la), 16)
+    assert (got == got[0]).all() and (got[0][opaque] == grey[opaque]).all()
+    assert (got[0][alpha[..., 0] == 0] == 255).all()
+
+
+# ----------------------------------------------- which entries are images: folder and zip
+
+@pytest.mark.parametrize("name,kind", [
+    ("000001.jpg", "image"), ("a/b/000001.JPEG", "image"), ("x.webp", "image"),
+    ("._000001.jpg", "litter"), (".DS_Store", "litter"), ("Thumbs.db", "litter"),
+    ("desktop.ini", "litter"), ("__MACOSX/img_align_celeba/._000001.jpg", "litter"),
+    ("__MACOSX/", "litter"), ("img/.ipynb_checkpoints/000001.jpg", "litter"),
+    ("img_align_celeba/", "folder"), ("list_attr_celeba.csv", "other"), ("README", "other"),
+])
+def test_one_rule_says_what_an_entry_is(name, kind):
+    from ganlib.celeba import entry_kind
+
+    assert entry_kind(name) == kind
+
+
+def test_the_folder_and_the_zip_choose_the_same_images(tmp_path):
+    import warnings
+    import zipfile
+
+    from ganlib.celeba import ZipImages, fake_jpegs
+
+    jpegs = [data for _, data in fake_jpegs(3, size=(20, 24))]
+    entries = {"000001.jpg": jpegs[0], "000002.JPG": jpegs[1], "000003.jpeg": jpegs[2],
+               "._000001.jpg": b"\x00\x05\x16\x07 AppleDouble", ".DS_Store": b"Bud1",
+               "Thumbs.db": b"\xd0\xcf", "desktop.ini": b"[.ShellClassInfo]",
+               ".hidden.jpg": b"not a jpeg", ".ipynb_checkpoints/000004.jpg": b"not a jpeg"}
+    folder = tmp_path / "folder" / "img_align_celeba"
+    with zipfile.ZipFile(tmp_path / "img_align_celeba.zip", "w") as z:
+        for name, data in entries.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+            z.writestr(f"img_align_celeba/{name}", data)
+        z.writestr("__MACOSX/img_align_celeba/._000002.JPG", b"\x00\x05\x16\x07")
+    chosen = ["000001.jpg", "000002.JPG", "000003.jpeg"]
+    assert [p.name for p in list_images(tmp_path / "folder")] == chosen
+    assert ZipImages(tmp_path / "img_align_celeba.zip").names == [
+        f"img_align_celeba/{n}" for n in chosen]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is decoded, so nothing is skipped
+        a = image_cache(tmp_path / "folder", 16, workers=0, progress=False)
+        b = image_cache(tmp_path, 16, workers=0, progress=False)
+    assert len(a) == 3 and torch.equal(a.images, b.images)
+    # the readers differ only on what is neither: the folder refuses it, the zip passes over
+    # it (Kaggle's zip holds CSV files)
+    (folder / "list_attr_celeba.csv").write_text("x")
+    with pytest.raises(ValueError, match="1 of 4 entries .* are not images"):
+        list_images(tmp_path / "folder")

@@ -49,7 +49,13 @@ def images():
 
 def mlp_config(**kw):
     return FitConfig(**{"steps": STEPS, "batch_size": BATCH, "seed": 0, "progress": False,
-                        "n_fixed": 4, **kw})
+                        "n_fixed": 4, "snapshot_every": 2, **kw})
+
+
+def noisy_snapshot(G, D, fixed_noise):
+    """A snapshot that draws random numbers (unseeded samples), which only rank 0 takes: it
+    must not move the noise stream that every process draws the global batch's z from."""
+    return {"samples": G.sample(2)}
 
 
 def env():
@@ -109,7 +115,7 @@ def test_batchnorm_d_sees_real_then_fake_without_an_inplace_error(steps):
 @pytest.fixture(scope="module")
 def one_process():
     G, D, og, od = mlp_pair()
-    run = fit(G, D, og, od, images(), mlp_config())
+    run = fit(G, D, og, od, images(), mlp_config(), snapshot_fn=noisy_snapshot)
     return G, D, run
 
 
@@ -392,7 +398,8 @@ def worker_batchnorm(parallel, out):
 
 def worker_fit(parallel, out):
     G, D, og, od = mlp_pair()
-    run = fit(G, D, og, od, images(), mlp_config(), parallel=parallel)
+    run = fit(G, D, og, od, images(), mlp_config(), parallel=parallel,
+              snapshot_fn=noisy_snapshot)
     torch.save({"G": G.state_dict(), "D": D.state_dict(), "history": run.history},
                out / f"fit{parallel.rank}.pt")
     G, D, og, od = mlp_pair()  # half the run, saved for a 1-process resume

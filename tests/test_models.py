@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlib import models
+from ganlib import models, shapes
 from ganlib.models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                            ToyDiscriminator, ToyGenerator, weights_init)
 
@@ -170,3 +170,121 @@ def test_spectral_norm_survives_a_checkpoint_round_trip(tmp_path):
         assert D2.hparams == D.hparams and D2.state_dict().keys() == D.state_dict().keys()
         D.eval(), D2.eval()  # eval: no power iteration, the saved u and v are used as they are
         assert torch.equal(D(x), D2(x))
+
+
+# ----------------------------------------------------------------- models against the data
+
+def dcgan(size, nc=3):
+    return (DCGANGenerator(nz=8, ngf=4, nc=nc, image_size=size),
+            DCGANDiscriminator(ndf=4, nc=nc, image_size=size))
+
+
+def state(*nets):
+    """Every parameter and buffer, copied, and every module's train flag."""
+    return ([t.detach().clone() for m in nets for t in (*m.parameters(), *m.buffers())],
+            [m.training for net in nets for m in net.modules()])
+
+
+def test_dcgan_models_for_32_on_64x64_data_say_so_where_d_gave_25_logits_per_image():
+    G32, D32 = dcgan(32)
+    G64, _ = dcgan(64)
+    real = torch.randn(4, 3, 64, 64)
+    assert D32(real).shape == (100,)  # the silent failure: 25 logits per real image
+    with pytest.raises(ValueError) as e:
+        shapes.check_shapes(G32, D32, real)
+    assert str(e.value) == ("the data is 3×64×64, G makes 3×32×32: build the models with "
+                            "image_size=64 or resize the data to 32×32")
+    with pytest.raises(ValueError) as e:  # G is right: D is checked on the real shape
+        shapes.check_shapes(G64, D32, real)
+    assert str(e.value) == ("D gives 25 logits per item of the data (3×64×64), not one "
+                            "(output shape (50,) for 2 items): it was built for 3×32×32 "
+                            "(image_size=32, nc=3): build the models with image_size=64 or "
+                            "resize the data to 32×32")
+
+
+def test_dcgan_models_for_64_on_32x32_data_name_both_sizes_not_a_kernel():
+    G64, D64 = dcgan(64)
+    G32, _ = dcgan(32)
+    real = torch.randn(4, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"^the data is 3×32×32, G makes 3×64×64: build the "
+                                         r"models with image_size=32 or resize the data to "
+                                         r"64×64$"):
+        shapes.check_shapes(G64, D64, real)
+    with pytest.raises(ValueError) as e:
+        shapes.check_shapes(G32, D64, real)
+    assert str(e.value) == ("D cannot take the data (3×32×32): it was built for 3×64×64 "
+                            "(image_size=64, nc=3): build the models with image_size=32 or "
+                            "resize the data to 64×64")
+    assert isinstance(e.value.__cause__, RuntimeError)  # the convolution's own words, chained
+
+
+def test_a_wrong_channel_count_or_an_unsupported_size():
+    G, D = dcgan(32)
+    G1, _ = dcgan(32, nc=1)
+    with pytest.raises(ValueError, match=r"^the data is 1×32×32, G makes 3×32×32: build the "
+                                         r"models with nc=1$"):
+        shapes.check_shapes(G, D, torch.randn(4, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"^D cannot take the data \(1×32×32\): it was built "
+                                         r"for 3×32×32 \(image_size=32, nc=3\): build the "
+                                         r"models with nc=1$"):
+        shapes.check_shapes(G1, D, torch.randn(4, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"^the data is 3×48×48, G makes 3×32×32: resize the "
+                                         r"data to 32×32 \(DCGAN models are built for square "
+                                         r"images of side 32, 64, 128\)$"):
+        shapes.check_shapes(G, D, torch.randn(4, 3, 48, 48))
+
+
+def test_the_mlp_pair_on_another_image_size_says_img_shape():
+    G, D = MLPGenerator(nz=8, hidden=(16,)), MLPDiscriminator(hidden=(16,))
+    real = torch.randn(4, 1, 32, 32)
+    with pytest.raises(ValueError, match=r"^the data is 1×32×32, G makes 1×28×28: build the "
+                                         r"models with img_shape=\(1, 32, 32\) or resize the "
+                                         r"data to 28×28$"):
+        shapes.check_shapes(G, D, real)
+    G32 = MLPGenerator(nz=8, hidden=(16,), img_shape=(1, 32, 32))
+    with pytest.raises(ValueError, match=r"^D cannot take the data \(1×32×32\): it was built "
+                                         r"for 1×28×28 \(img_shape=\(1, 28, 28\)\): build the "
+                                         r"models with img_shape=\(1, 32, 32\)") as e:
+        shapes.check_shapes(G32, D, real)
+    assert "mat1 and mat2" in str(e.value.__cause__)
+
+
+def test_toy_models_of_another_dimension_say_dim():
+    with pytest.raises(ValueError, match=r"^the data is points in 3 dimensions, G makes points "
+                                         r"in 2 dimensions: build the models with dim=3$"):
+        shapes.check_shapes(ToyGenerator(nz=2, dim=2), ToyDiscriminator(dim=2), torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"^D cannot take the data \(points in 3 dimensions\): "
+                                         r"it was built for points in 2 dimensions \(dim=2\): "
+                                         r"build the models with dim=3$"):
+        shapes.check_shapes(ToyGenerator(nz=2, dim=3), ToyDiscriminator(dim=2), torch.randn(5, 3))
+    with pytest.raises(ValueError, match="check_shapes needs one batch of data"):
+        shapes.check_shapes(ToyGenerator(), ToyDiscriminator(), torch.randn(0, 2))
+
+
+@pytest.mark.parametrize("pair,real", [
+    (lambda: dcgan(32), torch.randn(3, 3, 32, 32)),
+    (lambda: dcgan(64, nc=1), torch.randn(1, 1, 64, 64)),  # a batch of one
+    (lambda: (DCGANGenerator(nz=8, ngf=4, image_size=32),
+              DCGANDiscriminator(ndf=4, image_size=32, spectral_norm=True)),
+     torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)),  # uint8 data, spectral norm
+    (lambda: (MLPGenerator(nz=8, hidden=(16,)), MLPDiscriminator(hidden=(16,))),
+     torch.randn(4, 1, 28, 28)),
+    (lambda: (ToyGenerator(nz=2, dim=1), ToyDiscriminator(dim=1)), torch.randn(8, 1)),
+])
+def test_matching_models_pass_and_are_left_exactly_as_they_were(pair, real):
+    G, D = pair()
+    G.train(), D.eval()
+    D.net[0].train()  # a module in another mode than its parent keeps it
+    before, rng = state(G, D), torch.get_rng_state()
+    assert shapes.check_shapes(G, D, real) is None
+    after = state(G, D)
+    assert after[1] == before[1]
+    assert all(torch.equal(a, b) for a, b in zip(after[0], before[0]))
+    assert torch.equal(torch.get_rng_state(), rng)  # the run's random numbers are its own
+
+
+def test_wrapped_models_are_checked_unwrapped():
+    G, D = dcgan(32)
+    with pytest.raises(ValueError, match="^the data is 3×64×64, G makes 3×32×32"):
+        shapes.check_shapes(torch.compile(G), torch.compile(D), torch.randn(2, 3, 64, 64))
+    assert shapes._unwrap(torch.compile(D)) is D

@@ -136,3 +136,141 @@ def test_devices_that_are_not_there_fail_at_once(monkeypatch):
         with pytest.raises(RuntimeError, match=f"has {n} CUDA device"):
             ganlib.get_device(f"cuda:{n}")
     assert ganlib.get_device("cpu") == torch.device("cpu")
+
+
+# ------------------------------------------------------- names papermill injects, misspelt
+
+PARAMETERS_CELL = "out_dir: str = 'runs/x'  # where\nseeds: int = 3  # how many\nlr: float = 0.1\n"
+CHECK_CELL = "import ganlib\nglobals().update(ganlib.check_params(globals()))\n"
+
+
+def kernel(*cells):
+    """A kernel's namespace after running `cells` in order, with its history `In` (In[0] is
+    IPython's empty entry; In[-1] is the cell now running, the check)."""
+    ns = {}
+    for cell in cells:
+        exec(cell, ns)
+    ns["In"] = ["", *cells, CHECK_CELL]
+    return ns
+
+
+def injected(**values):
+    """papermill's injected cell (PythonTranslator.codify) for -p name value options."""
+    return "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in values.items())
+
+
+def test_a_misspelt_injected_name_stops_with_the_closest_declared_name():
+    ns = kernel(PARAMETERS_CELL, injected(out_dirr="/tmp/x"))
+    with pytest.raises(ParameterError) as e:
+        check_params(ns)
+    msg = str(e.value)
+    assert msg.startswith("unknown parameter out_dirr; did you mean out_dir?\n")
+    assert "a name that the parameters cell does not declare would be ignored" in msg
+    assert "-p (or -r, -y, -f) option" in msg
+
+
+def test_every_unknown_name_is_listed_and_a_name_like_none_lists_the_parameters():
+    ns = kernel(PARAMETERS_CELL, injected(seedz=2, lr=0.5, colour="red", out_dirr="/tmp/x"))
+    with pytest.raises(ParameterError) as e:
+        check_params(ns)
+    msg = str(e.value)
+    assert msg.startswith("unknown parameters seedz, colour, out_dirr:\n"
+                          "  seedz: did you mean seeds?\n"
+                          "  colour: no parameter is named like it\n"
+                          "  out_dirr: did you mean out_dir?\n"
+                          "The parameters are out_dir, seeds, lr\n")
+    with pytest.raises(ParameterError, match=r"^unknown parameter colour; the parameters are "
+                                             r"out_dir, seeds, lr\n"):
+        check_params(kernel(PARAMETERS_CELL, injected(colour="red")))
+
+
+def test_unknown_names_and_bad_values_are_reported_together():
+    ns = kernel(PARAMETERS_CELL, injected(seedz=2, lr="fast"))
+    with pytest.raises(ParameterError) as e:
+        check_params(ns)
+    msg = str(e.value)
+    assert msg.startswith("unknown parameter seedz; did you mean seeds?")
+    assert "1 parameter cannot be used:\n  lr = 'fast': expected a number" in msg
+
+
+@pytest.mark.parametrize("cells", [
+    (PARAMETERS_CELL,),  # a default run: nothing injected
+    (PARAMETERS_CELL, injected(out_dir="/tmp/x", seeds="4")),  # -r passes strings
+    (PARAMETERS_CELL, PARAMETERS_CELL, injected(seeds=4)),  # the parameters cell run twice
+    (PARAMETERS_CELL, injected(seeds=4), "import math\n"),  # a cell between: passed over
+    # the injected cell, then the parameters cell run again: its names are stale
+    (injected(colour="red"), PARAMETERS_CELL),
+    (PARAMETERS_CELL, "# Parameters\nfor i in range(2):\n    colour = i\n"),  # not papermill's
+])
+def test_declared_names_and_other_histories_pass_silently(cells):
+    check_params(kernel(*cells))
+
+
+def test_the_newest_injected_cell_counts_and_the_search_stops_at_the_parameters_cell():
+    # a misspelt run, then the parameters cell run again and a correct injected cell
+    ns = kernel(PARAMETERS_CELL, injected(seedz=2), PARAMETERS_CELL, injected(seeds=2))
+    assert check_params(ns)["seeds"] == 2
+    ns = kernel(PARAMETERS_CELL, injected(seeds=2), CHECK_CELL, injected(seedz=2))
+    with pytest.raises(ParameterError, match="unknown parameter seedz"):
+        check_params(ns)
+
+
+def test_outside_ipython_there_is_no_history_and_nothing_changes():
+    ns = kernel(PARAMETERS_CELL, injected(colour="red"))
+    del ns["In"]
+    check_params(ns)
+    ns["In"] = "not a history"
+    check_params(ns)
+
+
+def papermill(notebook, out, *options, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "papermill", str(notebook), str(out),
+                           "--cwd", str(cwd), "-k", "python3", *options],
+                          capture_output=True, text=True, timeout=120)
+
+
+def error_of(path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(o.evalue for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                     if o.output_type == "error")
+
+
+@pytest.mark.parametrize("option", ["-p", "-r"])
+def test_papermill_stops_a_notebook_on_a_misspelt_name_before_any_work(tmp_path, option):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3",
+                              "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(PARAMETERS_CELL, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(CHECK_CELL),
+                nbformat.v4.new_code_cell("from pathlib import Path\n"
+                                          "Path('work.txt').write_text(str(seeds))\n")]
+    nbformat.write(nb, tmp_path / "chapter.ipynb")
+    res = papermill(tmp_path / "chapter.ipynb", tmp_path / "out.ipynb", option, "out_dirr",
+                    "/tmp/x", "-p", "seeds", "4", cwd=tmp_path)
+    assert res.returncode != 0
+    assert "unknown parameter out_dirr; did you mean out_dir?" in error_of(tmp_path / "out.ipynb")
+    assert not (tmp_path / "work.txt").exists()
+    # spelt right, the same notebook runs to its end
+    res = papermill(tmp_path / "chapter.ipynb", tmp_path / "out.ipynb", option, "out_dir",
+                    "/tmp/x", "-p", "seeds", "4", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "work.txt").read_text() == "4"
+
+
+def test_a_chapter_stops_in_its_check_cell_on_a_misspelt_name(tmp_path):
+    from conftest import ROOT
+
+    res = papermill(ROOT / "book" / "04_fixes.ipynb", tmp_path / "out.ipynb", "-p", "seedz",
+                    "2", "-p", "out_dir", str(tmp_path / "run"), cwd=tmp_path)
+    assert res.returncode != 0
+    msg = error_of(tmp_path / "out.ipynb")
+    # 04 declares seed and seeds: both are offered, the closer first
+    assert msg.startswith("unknown parameter seedz; did you mean seed or seeds?"), msg
+    assert not (tmp_path / "run").exists()  # check_out_dir, the next line, never ran

@@ -353,10 +353,10 @@ def test_resume_after_a_kill_is_bit_exact_with_ema_and_lr_decay(tmp_path):
 
 
 def test_max_seconds_ends_the_run_early_with_its_snapshot_and_checkpoint(tmp_path, monkeypatch):
-    import ganlib.train as train
+    import time
 
     clock = iter(range(1000))  # every call to the clock advances it by one "second"
-    monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
     data = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
     G, D, og, od = mlp_pair()
     path = tmp_path / "ck.pt"
@@ -475,3 +475,33 @@ def test_the_progress_bar_ends_on_the_runs_own_images_per_second(capsys):
     assert f" {run.images_per_second:,.0f} img/s, loss_d=" in final
     assert len(re.findall(r"/s\b", final)) == 1  # and no second, smoothed rate
     assert f"loss_g={run.history['loss_g'][-1]:.3f}" in final and "80.0/80.0" in final
+
+
+def test_g_step_leaves_a_layer_the_caller_froze_frozen():
+    G, D, og, od = dcgan_pair()
+    first = next(D.parameters())
+    first.requires_grad_(False)  # e.g. a pretrained feature layer
+    before = first.detach().clone()
+    for _ in range(2):
+        train_step(G, D, og, od, torch.rand(4, 1, 32, 32) * 2 - 1)
+    assert not first.requires_grad and torch.equal(first, before)
+    assert all(p.requires_grad for p in list(D.parameters())[1:])
+
+
+def test_fit_stops_before_the_first_step_when_data_and_models_differ_in_size():
+    """DCGAN models built for 32x32 on 64x64 images (D would give 25 logits per real image),
+    and the MLP pair built for 28x28 on 32x32 images: both stop before any step."""
+    G, D, og, od = dcgan_pair()  # 32x32, one channel
+    calls = []
+    with pytest.raises(ValueError, match="the data is 1×64×64, G makes 1×32×32: build the "
+                                         "models with image_size=64 or resize the data"):
+        fit(G, D, og, od, torch.randint(0, 256, (8, 1, 64, 64), dtype=torch.uint8),
+            FitConfig(steps=1, batch_size=4, progress=False),
+            callback=lambda step, stats: calls.append(step))
+    G, D, og, od = mlp_pair()
+    with pytest.raises(ValueError, match=r"the data is 1×32×32, G makes 1×28×28: build the "
+                                         r"models with img_shape=\(1, 32, 32\)"):
+        fit(G, D, og, od, torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8),
+            FitConfig(steps=1, batch_size=4, progress=False),
+            callback=lambda step, stats: calls.append(step))
+    assert calls == [] and not og.state
