@@ -40,7 +40,7 @@ from .classic import classic_dcgan_loader, classic_loop, classic_mnist_loader
 from .models import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, weights_init
 from .timing import interleave, medians, synchronize
 from .train import FitConfig, fit, make_adam
-from .utils import describe_device, fast_bf16, get_device, set_seed
+from .utils import describe_device, fast_bf16, fast_defaults, get_device, set_seed
 
 
 def ganlib_fit(G, D, images, device, steps, warmup, batch_size, **options):
@@ -82,17 +82,25 @@ def dcgan_pair(device, size=64, width=64):
 
 
 def bench_dcgan(device, steps, warmup, workdir, celeba=None, n_images=1024, size=64, rounds=3,
-                batch_size=128, width=64, **options):
-    """(ganlib, classic) median img/s on a folder of JPEGs; `options` go to ganlib's FitConfig."""
+                batch_size=128, width=64, variants=None):
+    """Median img/s of the tutorial's loop ("classic") and of ganlib's `fit` in each of
+    `variants` (name -> FitConfig options; default {"ganlib": {}}: fit's own choice for the
+    device), taking turns, on a folder of JPEGs (generated unless `celeba` names one)."""
     if celeba is None:
         celeba = Path(workdir) / "celeba"
         write_celeba_layout(celeba, n=n_images)
     loader = classic_dcgan_loader(celeba, size, batch_size)
     cache = images.image_cache(celeba, image_size=size, progress=False)  # decoded once, untimed
-    return _rounds(lambda: classic_loop(*dcgan_pair(device, size, width), loader, device, steps,
-                                        warmup, fresh_fake=False)[1],
-                   lambda: ganlib_fit(*dcgan_pair(device, size, width), cache, device, steps,
-                                      warmup, batch_size, **options), rounds)
+    contenders = {"classic": lambda: classic_loop(*dcgan_pair(device, size, width), loader,
+                                                  device, steps, warmup, fresh_fake=False)[1]}
+    for name, options in (variants or {"ganlib": {}}).items():
+        contenders[name] = lambda options=options: ganlib_fit(
+            *dcgan_pair(device, size, width), cache, device, steps, warmup, batch_size,
+            **options)
+    return medians(interleave(contenders, rounds))
+
+
+FP32 = {"amp": False, "channels_last": False}  # ganlib's fit as it ran before the CPU defaults
 
 
 def _rounds(classic, ours, rounds):
@@ -115,9 +123,10 @@ def gpu_figures(device, steps, warmup, rounds, workdir, size=64, width=64, batch
     `fit` on random uint8 images held in device memory (all 202,599 on a GPU; on another
     device only those the steps use), so without reading or decoding files."""
     options = dict(amp=fast_bf16(device), channels_last=True, compile=compile)
-    ours, classic = bench_dcgan(device, steps, warmup, workdir, size=size, rounds=rounds,
-                                n_images=_n_images(batch_size, steps, warmup),
-                                batch_size=batch_size, width=width, **options)
+    m = bench_dcgan(device, steps, warmup, workdir, size=size, rounds=rounds,
+                    n_images=_n_images(batch_size, steps, warmup), batch_size=batch_size,
+                    width=width, variants={"ganlib": options})
+    ours, classic = m["ganlib"], m["classic"]
     held = CELEBA_COUNT if device.type == "cuda" else batch_size * (steps + warmup + 1)
     fake_celeba = torch.randint(0, 256, (held, 3, size, size), dtype=torch.uint8, device=device)
     epoch = medians(interleave({"fit": lambda: ganlib_fit(*dcgan_pair(device, size, width),
@@ -262,9 +271,8 @@ def _speed(args, device, warmup):
                 ours, classic = bench_mlp(device, steps, warmup, work, rounds=args.rounds)
             elif model == "dcgan":
                 steps = args.steps or (200 if gpu else 10)
-                ours, classic = bench_dcgan(device, steps, warmup, work, args.celeba,
-                                            n_images=_n_images(128, steps, warmup),
-                                            rounds=args.rounds)
+                results["models"]["dcgan"] = _dcgan_rows(device, steps, warmup, work, args)
+                continue
             else:
                 raise SystemExit(f"unknown model {model!r}; choose from mlp, dcgan")
             results["models"][model] = {"ganlib": ours, "classic": classic,
@@ -279,6 +287,44 @@ def _speed(args, device, warmup):
                 print(f"mlp-bf16 cpu: ganlib {fast:,.0f} img/s, classic "
                       f"{classic:,.0f} img/s, ratio {fast / classic:.2f}", flush=True)
     return results
+
+
+def _dcgan_rows(device, steps, warmup, work, args):
+    """DCGAN 64x64 (widths 64, colour, batch 128): the tutorial's loop, ganlib's fit in
+    float32 NCHW, and fit as it picks for the device (bf16 and channels_last where they pay),
+    each in img/s and as a fraction of the CPU's peak for its precision."""
+    m = bench_dcgan(device, steps, warmup, work, args.celeba, rounds=args.rounds,
+                    n_images=_n_images(128, steps, warmup),
+                    variants={"ganlib_fp32": FP32, "ganlib": {}})
+    G, D = dcgan_pair("cpu")
+    flops = precision.train_flops_per_image(G, D)
+    amp, cl = fast_defaults(device, conv=True)
+    peak = precision.cpu_peak() if device.type == "cpu" else {}
+    ceiling = precision.matmul_ceiling(device) if device.type == "cpu" else {}
+    rows = {}
+    for name, bf16, what in (("classic", False, "the tutorial's loop, fp32"),
+                             ("ganlib_fp32", False, "ganlib's fit, fp32, NCHW"),
+                             ("ganlib", amp, f"ganlib's fit as it picks: "
+                                             f"{'bf16' if amp else 'fp32'}"
+                                             f"{', channels_last' if cl else ''}")):
+        key = "bf16" if bf16 else "fp32"
+        rows[name] = {"what": what, "img_per_s": m[name], "steps": steps,
+                      "gflop_per_s": m[name] * flops / 1e9,
+                      "fraction_of_peak": (m[name] * flops / peak[f"peak_{key}"]
+                                           if peak.get(f"peak_{key}") else None),
+                      "fraction_of_matmul": (m[name] * flops / ceiling[key]
+                                             if ceiling.get(key) else None)}
+        r = rows[name]
+        print(f"dcgan {device.type} {name:12} {r['img_per_s']:8,.1f} img/s"
+              + (f", {r['fraction_of_peak']:.0%} of the {key} peak, "
+                 f"{r['fraction_of_matmul']:.0%} of its matmul rate"
+                 if r["fraction_of_peak"] else "") + f"  ({what})", flush=True)
+    rows["ratio"] = m["ganlib"] / m["classic"]
+    rows["ratio_to_fp32"] = m["ganlib"] / m["ganlib_fp32"]
+    rows["peak"] = dict(peak, matmul=ceiling)
+    print(f"dcgan {device.type}: ganlib / classic {rows['ratio']:.2f}, ganlib / its fp32 "
+          f"{rows['ratio_to_fp32']:.2f}", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -52,8 +52,10 @@ class FitConfig:
     checkpoint_path: str | None = None  # where checkpoints go; None: no checkpoints
     resume: bool = True  # continue from checkpoint_path when it exists
     seed: int = 0  # seeds the batch order and the fixed noise
-    amp: bool | None = None  # bf16 autocast; None: on for CUDA, off elsewhere
-    channels_last: bool | None = None  # NHWC layout for conv models; None: on for CUDA
+    # bf16 autocast; None: on for CUDA, and for conv models on CPUs with native bf16
+    # (ganlib.utils.fast_defaults); weights, Adam and BatchNorm statistics stay float32
+    amp: bool | None = None
+    channels_last: bool | None = None  # NHWC layout for conv models; None: on for CUDA and CPUs
     compile: bool = False  # torch.compile G and D: slow first steps, faster after (CUDA)
     progress: bool = True  # a tqdm bar in images/s
     ema: float = 0.0  # decay of the moving average of G's weights (0.999: ~1000 steps); 0: off

@@ -38,6 +38,10 @@ Peak FLOP/s (`cpu_peak`) = cores x clock x FLOPs per cycle per core, with
 * bf16 FLOPs per cycle: 1024 with AMX (Intel's figure for AMX-BF16); twice fp32 with
   AVX512-BF16 (vdpbf16ps makes two products per fp32 lane); none otherwise: bf16 would be
   emulated, and the bf16 settings are skipped where `ganlib.fast_bf16` is False.
+The nominal peak rests on a clock that a VM may report below its turbo (a fraction above 100%
+says so), so `matmul_ceiling` also measures one: the FLOP/s of a large square matrix product
+(2 n^3 FLOPs, n = 2048) in each precision, the best the CPU's BLAS reaches in practice; the
+"of mm" column divides by it.
 `--profile` (`profile`) runs torch.profiler over a few steps of chapter 3's size in each
 setting and sums the self CPU time of the operators into groups (`GROUPS`).
 """
@@ -158,9 +162,27 @@ def cpu_peak(info=None, ghz=None, cores=None, flops_per_cycle=None):
             "peak_bf16": peak(bf16)}
 
 
+def matmul_ceiling(device, n=2048, reps=5):
+    """FLOP/s of an n x n matrix product in fp32 and in bf16 (None where bf16 is not native),
+    the best of `reps` after one warm-up: what this machine's BLAS reaches in practice."""
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        if dtype is torch.bfloat16 and not fast_bf16(device):
+            out[name] = None
+            continue
+        a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+        torch.mm(a, b)
+        best = min(seconds(lambda: torch.mm(a, b), device) for _ in range(reps))
+        out[name] = 2 * n ** 3 / best
+    return out
+
+
 def run(device, sizes=tuple(SIZES), steps=10, warmup=3, rounds=3, peak=None):
     """Time every setting of every size; returns the dict for the JSON record."""
     peak = peak if peak is not None else cpu_peak() if device.type == "cpu" else {}
+    ceiling = matmul_ceiling(device)
+    peak = dict(peak, matmul_fp32=ceiling["fp32"], matmul_bf16=ceiling["bf16"])
+    print_ceiling(peak)
     out = {"measured": "ganlib.steps.train_step on one in-memory batch", "steps": steps,
            "warmup": warmup, "rounds": rounds, "peak": peak, "sizes": {}}
     native = fast_bf16(device)
@@ -179,9 +201,11 @@ def run(device, sizes=tuple(SIZES), steps=10, warmup=3, rounds=3, peak=None):
                 rows[s] = {"skipped": "emulated, skipped: no native bf16 here (ganlib.fast_bf16)"}
                 continue
             top = peak.get("peak_bf16" if bf16 else "peak_fp32")
+            mm = peak.get("matmul_bf16" if bf16 else "matmul_fp32")
             rows[s] = {"img_per_s": per_s[s], "ratio_to_fp32": per_s[s] / per_s["fp32"],
                        "gflop_per_s": per_s[s] * flops / 1e9, "seconds": times[s],
-                       "fraction_of_peak": per_s[s] * flops / top if top else None}
+                       "fraction_of_peak": per_s[s] * flops / top if top else None,
+                       "fraction_of_matmul": per_s[s] * flops / mm if mm else None}
         out["sizes"][name] = dict(size, what=what, gflop_per_image=flops / 1e9, settings=rows)
         print_size(name, out["sizes"][name])
     return out
@@ -195,16 +219,26 @@ def print_peak(p):
               + (f" = {p['peak_bf16'] / 1e9:,.0f} GFLOP/s" if p["peak_bf16"] else ""))
 
 
+def print_ceiling(p):
+    mm = [f"{k} {p[f'matmul_{k}'] / 1e9:,.0f} GFLOP/s" for k in ("fp32", "bf16")
+          if p.get(f"matmul_{k}")]
+    print(f"measured ceiling, a 2048 x 2048 matrix product: {', '.join(mm)}")
+
+
 def print_size(name, r):
+    def pct(x):
+        return "" if x is None else f"{x:.1%}"
+
     print(f"\n{name}: {r['what']}; {r['gflop_per_image']:.3f} GFLOP per image and step")
-    print(f"{'setting':20} {'img/s':>8} {'x fp32':>7} {'GFLOP/s':>8} {'of peak':>8}")
+    print(f"{'setting':20} {'img/s':>8} {'x fp32':>7} {'GFLOP/s':>8} {'of peak':>8} "
+          f"{'of mm':>7}")
     for s, row in r["settings"].items():
         if "skipped" in row:
             print(f"{s:20} {row['skipped']}")
             continue
-        frac = row["fraction_of_peak"]
         print(f"{s:20} {row['img_per_s']:8,.1f} {row['ratio_to_fp32']:7.2f} "
-              f"{row['gflop_per_s']:8,.1f} {'' if frac is None else f'{frac:.1%}':>8}", flush=True)
+              f"{row['gflop_per_s']:8,.1f} {pct(row['fraction_of_peak']):>8} "
+              f"{pct(row['fraction_of_matmul']):>7}", flush=True)
 
 
 def group_of(op):

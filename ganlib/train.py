@@ -45,6 +45,7 @@ from .shapes import check_shapes
 from .snapshots import default_snapshot
 from .steps import (METRICS, d_step, g_step, has_batchnorm, make_adam,  # noqa: F401
                     match_param_layouts, requires_grad, train_step)
+from .utils import fast_defaults
 
 
 @torch.no_grad()
@@ -153,8 +154,10 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
     """
     check_config(cfg)
     device = next(G.parameters()).device
-    on_cuda = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if (on_cuda if cfg.amp is None else cfg.amp) else None
+    conv = has_conv(G) or has_conv(D)
+    amp, channels_last = fast_defaults(device, conv)  # what None picks (BENCHMARKS.md)
+    amp_dtype = torch.bfloat16 if (amp if cfg.amp is None else cfg.amp) else None
+    channels_last = conv and (channels_last if cfg.channels_last is None else cfg.channels_last)
     # parallel: every `parallel is not None` below is the only difference a torchrun run makes
     if hasattr(data, "epoch"):
         batches = data
@@ -179,8 +182,6 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
 
     # The layout first, then the optimizers' state (restored or from an earlier fit call)
     # takes the parameters' layout: a fused Adam steps parameter and moments as flat memory.
-    channels_last = (on_cuda if cfg.channels_last is None else cfg.channels_last) \
-        and has_conv(G)
     if channels_last:
         for model in (G, D, G_ema):
             if model is not None:

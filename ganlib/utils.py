@@ -64,6 +64,27 @@ def fast_bf16(device):
     return False
 
 
+def fast_defaults(device, conv):
+    """(bf16 autocast, channels_last): what `FitConfig.amp=None` and `channels_last=None` pick
+    for a model on `device`; `conv`: whether it has convolutions.
+
+    * CUDA: both on (channels_last for conv models).
+    * A CPU: channels_last for conv models (oneDNN's convolutions prefer NHWC: 1.1-1.2x in
+      float32 here), and bf16 autocast for conv models where bf16 is native (`fast_bf16`):
+      DCGAN's step ran 1.4-1.9x faster with both on a 2-core AVX512-BF16 CPU (BENCHMARKS.md,
+      `python -m ganlib.bench --precision`). MLPs stay float32 unless asked: the toys'
+      coordinates need float32's precision, and chapter 2 asks for bf16 itself.
+    * Elsewhere (MPS): neither.
+    Weights, optimizer state and BatchNorm statistics stay float32 either way: autocast only
+    runs the matrix products and convolutions in bf16."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True, conv
+    if device.type == "cpu":
+        return conv and fast_bf16(device), conv
+    return False, False
+
+
 def describe_device(device):
     """A one-line description for the record: 'cuda (NVIDIA H100 ...)', 'cpu (2 threads)'."""
     device = torch.device(device)

@@ -33,6 +33,18 @@ def test_speed_bench_reports_both_sides(tmp_path):
     assert mlp["ganlib"] > 0 and mlp["classic"] > 0 and res["models"]["mlp"]["steps"] == 3
 
 
+def test_speed_bench_has_dcgan_rows_for_the_classic_loop_fp32_and_the_adopted_setting(tmp_path):
+    out = tmp_path / "speed.json"
+    bench.main(["--models", "dcgan", "--steps", "1", "--warmup", "1", "--rounds", "1",
+                "--device", "cpu", "--json", str(out)])
+    rows = json.loads(out.read_text())["models"]["dcgan"]
+    for name in ("classic", "ganlib_fp32", "ganlib"):
+        assert rows[name]["img_per_s"] > 0 and rows[name]["gflop_per_s"] > 0
+        assert 0 < rows[name]["fraction_of_matmul"]
+    assert "bf16" in rows["ganlib"]["what"] if fast_bf16(CPU) else "fp32" in rows["ganlib"]["what"]
+    assert rows["ratio"] == rows["ganlib"]["img_per_s"] / rows["classic"]["img_per_s"]
+
+
 def test_quality_bench_trains_and_scores_every_contender(tmp_path, capsys):
     out = tmp_path / "quality.json"
     bench.main(["--quality", "--seconds", "1", "--classifier-epochs", "1", "--device", "cpu",

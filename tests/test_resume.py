@@ -160,14 +160,18 @@ def checkpointed(tmp_path, data=None, **kw):
     return path
 
 
-def test_resume_compares_the_autocast_a_run_resolved_not_the_none_it_was_given(tmp_path):
-    """FitConfig.amp=None means bf16 on a GPU and float32 on a CPU: a GPU run resumed on a CPU
-    has the same FitConfig but would train on in another precision."""
+def test_resume_compares_the_autocast_a_run_resolved_not_the_none_it_was_given(tmp_path,
+                                                                             monkeypatch):
+    """FitConfig.amp=None means bf16 where it is native (a GPU, an AVX512-BF16 CPU) and
+    float32 elsewhere: a run resumed on another machine has the same FitConfig but would
+    train on in another precision."""
+    import ganlib.utils
+
+    monkeypatch.setattr(ganlib.utils, "fast_bf16", lambda device: True)
     path = checkpointed(tmp_path)
     ckpt = load_checkpoint(path)
-    assert ckpt["config"]["amp"] is None and ckpt["ran"]["amp"] is None
-    ckpt["ran"]["amp"] = "bfloat16"  # as a CUDA run saves it
-    save_checkpoint(ckpt, path)
+    assert ckpt["config"]["amp"] is None and ckpt["ran"]["amp"] == "bfloat16"
+    monkeypatch.setattr(ganlib.utils, "fast_bf16", lambda device: False)  # another CPU
     G, D, og, od = dcgan_pair()
     with pytest.raises(ValueError, match=r"what ran: amp: 'bfloat16' -> None"):
         fit(G, D, og, od, images(), config(steps=4, checkpoint_path=path))
@@ -201,3 +205,52 @@ def test_fit_without_a_config_says_what_to_give():
     with pytest.raises(ValueError, match="give exactly one of FitConfig.epochs and "
                                          "FitConfig.steps"):
         fit(G, D, og, od, images(), FitConfig())
+
+
+# ----------------------------------------------------------------------------- fast defaults
+
+@pytest.mark.parametrize("native", [True, False])
+def test_fit_picks_bf16_for_conv_models_only_where_it_is_native(tmp_path, monkeypatch, native):
+    """On a CPU, FitConfig's None means channels_last for conv models, and bf16 autocast for
+    them where bf16 is native; MLPs stay float32. Weights, Adam's moments and BatchNorm's
+    statistics stay float32 under autocast."""
+    import ganlib.train
+    import ganlib.utils
+
+    monkeypatch.setattr(ganlib.utils, "fast_bf16", lambda device: native)
+    seen = []
+    real_step = ganlib.train.train_step
+    monkeypatch.setattr(ganlib.train, "train_step",
+                        lambda *a, **kw: seen.append(kw["amp_dtype"]) or real_step(*a, **kw))
+    G, D, og, od = dcgan_pair()
+    fit(G, D, og, od, images(), config(steps=2))
+    assert seen == [torch.bfloat16 if native else None] * 2
+    assert next(G.parameters()).is_contiguous(memory_format=CL)
+    tensors = [*G.parameters(), *D.parameters(), *G.buffers(), *D.buffers(),
+               *(v for opt in (og, od) for st in opt.state.values() for v in st.values())]
+    assert {t.dtype for t in tensors if t.is_floating_point()} == {torch.float32}
+    seen.clear()
+    set_seed(0)
+    G = MLPGenerator(nz=8, hidden=(16,), img_shape=(1, 8, 8))
+    D = MLPDiscriminator(img_shape=(1, 8, 8), hidden=(16,))
+    fit(G, D, make_adam(G), make_adam(D), torch.zeros(16, 1, 8, 8), config(steps=1))
+    assert seen == [None]
+
+
+def test_resume_is_bit_exact_in_the_adopted_cpu_setting(tmp_path, monkeypatch):
+    """bf16 autocast and channels_last (what a CPU with native bf16 picks): 2N steps in one go
+    equal N steps, a checkpoint and N more, bit for bit."""
+    import ganlib.utils
+
+    monkeypatch.setattr(ganlib.utils, "fast_bf16", lambda device: True)
+    data = images(n=40)  # 5 batches an epoch: the checkpoint falls mid-epoch
+
+    def run(steps, path=None, seed=0):
+        G, D, og, od = dcgan_pair(seed)
+        fit(G, D, og, od, data, config(steps=steps, checkpoint_path=path and str(path)))
+        return params(G) + params(D) + list(G.buffers()) + list(D.buffers())
+
+    whole = run(6)
+    run(3, tmp_path / "ck.pt")
+    assert load_checkpoint(tmp_path / "ck.pt")["ran"]["amp"] == "bfloat16"
+    assert same(run(6, tmp_path / "ck.pt", seed=9), whole)
