@@ -107,7 +107,7 @@ def main(argv=None):
                   f"{r['fid_floor']:.1f}), precision {r['precision']:.2f}, recall "
                   f"{r['recall']:.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"recipe": __doc__.split("\n\n")[1],
+        Path(args.json).write_text(json.dumps({"recipe": __doc__.split("\n\n")[2],
                                                "runs": rows}, indent=2))
     return rows
 
