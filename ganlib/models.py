@@ -19,6 +19,16 @@ Conventions shared by all of them:
 `ganlib.shapes.check_shapes(G, D, real)` checks a pair against a batch of the data before
 training, from the `hparams` (`fit` runs it).
 
+Every discriminator takes `minibatch_std=False`. With True, a `MinibatchStd` layer before its
+last layer appends one feature: the standard deviation of each feature over a group of images
+of the batch, averaged (Karras, Aila, Laine & Lehtinen 2018, "Progressive Growing of GANs",
+arXiv:1710.10196, sec. 3). A generator that makes near-copies lowers it, and D can tell, which
+counters mode collapse. D(x_i) then depends on the other images of its group, like BatchNorm:
+the training step runs real and fake through D separately, and gradient penalties refuse it
+(`mixes_batch`). `DCGANDiscriminator(batchnorm=False)` drops BatchNorm without spectral
+normalisation (for R1 on faces, as StyleGAN's D has none). Both are recorded in `hparams` only
+when not at their defaults, so older checkpoints compare equal.
+
 Every discriminator takes `spectral_norm=False`. With True, each of its Linear and Conv
 layers computes with W / sigma(W), sigma the largest singular value of W (reshaped to
 (out, in * k * k) for a convolution), estimated by one step of power iteration per forward
@@ -51,6 +61,35 @@ def _activation(name):
     if name == "leaky_relu":
         return nn.LeakyReLU(0.2, inplace=True)
     raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {name!r}")
+
+
+class MinibatchStd(nn.Module):
+    """x (B, F) or (B, C, H, W) -> one more feature or channel: the standard deviation of each
+    feature (each channel and position) over groups of `group_size` images, averaged over the
+    features, the same value for every image of a group (Karras et al. 2018, sec. 3; groups of
+    4 as in ProGAN and StyleGAN). The group is the largest divisor of B up to group_size, so
+    any batch size works (a batch of 1 gets 0)."""
+
+    def __init__(self, group_size=4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x):
+        B = x.shape[0]
+        g = next(k for k in range(min(self.group_size, B), 0, -1) if B % k == 0)
+        y = x.reshape(B // g, g, *x.shape[1:]).float()  # (groups, g, ...)
+        std = (y.var(1, unbiased=False) + 1e-8).sqrt()  # (groups, ...)
+        std = std.flatten(1).mean(1).to(x.dtype)  # (groups,): one number a group
+        std = std.repeat_interleave(g)  # (B,)
+        extra = std.view(B, *([1] * (x.dim() - 1))).expand(B, 1, *x.shape[2:])
+        return torch.cat([x, extra], 1)  # (B, F + 1) or (B, C + 1, H, W)
+
+
+def mixes_batch(model):
+    """Whether `model`'s output for one image depends on the other images of its batch
+    (BatchNorm in training mode, `MinibatchStd`)."""
+    return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchStd))
+               for m in model.modules())
 
 
 class Generator(nn.Module):
@@ -92,9 +131,26 @@ def _spectral(model, on):
     return model
 
 
-def _d_hparams(spectral_norm, **hparams):
-    """A discriminator's hparams: spectral_norm only when on (see the module's docstring)."""
-    return hparams | ({"spectral_norm": True} if spectral_norm else {})
+def _d_hparams(spectral_norm, minibatch_std=False, batchnorm=True, **hparams):
+    """A discriminator's hparams: the options only when not at their defaults (see the
+    module's docstring), so that models built before they existed compare equal."""
+    return (hparams | ({"spectral_norm": True} if spectral_norm else {})
+            | ({"minibatch_std": True} if minibatch_std else {})
+            | ({} if batchnorm else {"batchnorm": False}))
+
+
+def _with_minibatch_std(net, on):
+    """`net` (a Sequential ending in its output layer) with a MinibatchStd before that layer,
+    whose input grows by one (if `on`)."""
+    if not on:
+        return net
+    *body, last = list(net)
+    if isinstance(last, nn.Linear):
+        last = nn.Linear(last.in_features + 1, last.out_features, bias=last.bias is not None)
+    else:
+        last = nn.Conv2d(last.in_channels + 1, last.out_channels, last.kernel_size,
+                         last.stride, last.padding, bias=last.bias is not None)
+    return nn.Sequential(*body, MinibatchStd(), last)
 
 
 class ToyGenerator(Generator):
@@ -113,10 +169,13 @@ class ToyGenerator(Generator):
 class ToyDiscriminator(nn.Module):
     """x (B, dim) -> logits (B,)."""
 
-    def __init__(self, dim=2, hidden=128, depth=3, act="leaky_relu", spectral_norm=False):
+    def __init__(self, dim=2, hidden=128, depth=3, act="leaky_relu", spectral_norm=False,
+                 minibatch_std=False):
         super().__init__()
-        self.hparams = _d_hparams(spectral_norm, dim=dim, hidden=hidden, depth=depth, act=act)
-        self.net = _spectral(_mlp([dim] + [hidden] * depth + [1], act), spectral_norm)
+        self.hparams = _d_hparams(spectral_norm, minibatch_std, dim=dim, hidden=hidden,
+                                  depth=depth, act=act)
+        net = _with_minibatch_std(_mlp([dim] + [hidden] * depth + [1], act), minibatch_std)
+        self.net = _spectral(net, spectral_norm)
 
     def forward(self, x):
         return self.net(x).squeeze(1)  # (B,)
@@ -143,12 +202,13 @@ class MLPDiscriminator(nn.Module):
     """images (B, C, H, W) -> logits (B,): the classic fully connected discriminator."""
 
     def __init__(self, img_shape=(1, 28, 28), hidden=(1024, 512, 256), act="leaky_relu",
-                 dropout=0.3, spectral_norm=False):
+                 dropout=0.3, spectral_norm=False, minibatch_std=False):
         super().__init__()
-        self.hparams = _d_hparams(spectral_norm, img_shape=tuple(img_shape), hidden=tuple(hidden),
-                                  act=act, dropout=dropout)
-        self.net = _spectral(_mlp([math.prod(img_shape), *hidden, 1], act, dropout),
-                             spectral_norm)
+        self.hparams = _d_hparams(spectral_norm, minibatch_std, img_shape=tuple(img_shape),
+                                  hidden=tuple(hidden), act=act, dropout=dropout)
+        net = _with_minibatch_std(_mlp([math.prod(img_shape), *hidden, 1], act, dropout),
+                                  minibatch_std)
+        self.net = _spectral(net, spectral_norm)
 
     def forward(self, x):
         return self.net(x.flatten(1)).squeeze(1)  # (B, C*H*W) -> (B,)
@@ -200,12 +260,17 @@ class DCGANDiscriminator(nn.Module):
     Strided Conv + BatchNorm + LeakyReLU(0.2), with no BatchNorm on the first layer (the paper
     found that BatchNorm on D's input layer makes training unstable). Shapes for S = 64.
     spectral_norm=True: every Conv spectral-normalised and no BatchNorm at all (SN-DCGAN).
+    batchnorm=False: no BatchNorm, without spectral normalisation. minibatch_std=True: a
+    `MinibatchStd` channel before the last conv, (B, ndf*8 + 1, 4, 4).
     """
 
-    def __init__(self, ndf=64, nc=3, image_size=64, spectral_norm=False):
+    def __init__(self, ndf=64, nc=3, image_size=64, spectral_norm=False, batchnorm=True,
+                 minibatch_std=False):
         super().__init__()
         n_down = _check_size(image_size)
-        self.hparams = _d_hparams(spectral_norm, ndf=ndf, nc=nc, image_size=image_size)
+        self.hparams = _d_hparams(spectral_norm, minibatch_std, batchnorm, ndf=ndf, nc=nc,
+                                  image_size=image_size)
+        norm = batchnorm and not spectral_norm
         ch = ndf
         layers = [  # (B, nc, 64, 64) -> (B, ndf, 32, 32)
             nn.Conv2d(nc, ch, 4, 2, 1, bias=False),
@@ -214,12 +279,13 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(n_down - 1):  # (B, ndf, 32, 32) -> ... -> (B, ndf*8, 4, 4)
             layers += [
                 nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-                *([] if spectral_norm else [nn.BatchNorm2d(ch * 2)]),
+                *([nn.BatchNorm2d(ch * 2)] if norm else []),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)
-        self.net = _spectral(nn.Sequential(*layers), spectral_norm)
+        net = _with_minibatch_std(nn.Sequential(*layers), minibatch_std)
+        self.net = _spectral(net, spectral_norm)
 
     def forward(self, x):
         return self.net(x).flatten()  # (B,)

@@ -8,9 +8,10 @@ of the classic tutorials without changing what it computes:
   back-propagates through the very same `fake` (the tutorials run G a second time).
 * During the G update D's parameters are frozen (`requires_grad(D, False)`), so autograd
   computes gradients with respect to D's input only, not its weights, which G never needs.
-* Without BatchNorm in D, real and fake go through D as one batch of 2B (bigger matrix
-  products, half the kernel launches). With BatchNorm they stay separate, since batch
-  statistics of a mixed batch would change what D computes.
+* Unless D mixes the batch, real and fake go through D as one batch of 2B (bigger matrix
+  products, half the kernel launches). With BatchNorm or a minibatch standard deviation
+  (`ganlib.models.mixes_batch`) they stay separate, since statistics of a mixed batch would
+  change what D computes.
 
 The step returns detached 0-d tensors and never calls `.item()`: on a GPU, a host sync per
 step would stall the queue of kernels. `fit` gathers them and syncs once every `sync_every`
@@ -37,6 +38,7 @@ import torch
 from torch import nn
 
 from .losses import d_loss, loss_pair
+from .models import mixes_batch
 from .penalties import gradient_penalty, r1_penalty
 
 
@@ -96,7 +98,7 @@ def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=N
 
     Returns (loss 0-d, real_logits (B,), fake_logits (B,)), detached; the loss without the
     penalties."""
-    joint = not has_batchnorm(D) if joint is None else joint
+    joint = not mixes_batch(D) if joint is None else joint
     if augment is not None:
         real, fake = augment(real), augment(fake)
     if r1_weight:  # R1 is D's gradient at the reals: autograd must track them from here

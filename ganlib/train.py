@@ -41,6 +41,7 @@ from .bookkeeping import Bookkeeper
 from .checkpoint import plain
 from .config import FitConfig, check_config, total_steps  # noqa: F401
 from .data import TensorBatches
+from .models import mixes_batch
 from .shapes import check_shapes
 from .snapshots import default_snapshot
 from .steps import (METRICS, d_step, g_step, has_batchnorm, make_adam,  # noqa: F401
@@ -248,12 +249,13 @@ def _check_before_work(G, D, cfg, batches, parallel, meta):
         raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
                          f"own shard of every batch: build the data with parallel.batches(...)")
     check_shapes(G, D, next(iter(batches.epoch(0))))
-    if (cfg.gp_weight or cfg.r1_weight) and has_batchnorm(D):
+    if (cfg.gp_weight or cfg.r1_weight) and mixes_batch(D):
         raise ValueError(
             "FitConfig.gp_weight and r1_weight penalise D's gradient at each image, which "
-            "assumes D(x_i) depends on x_i alone; this D has BatchNorm, which mixes the batch "
-            "(and its extra pass would update the running statistics). Use a D without "
-            "BatchNorm: spectral_norm=True for the DCGAN D (SN-DCGAN has none), or the MLP D")
+            "assumes D(x_i) depends on x_i alone; this D has BatchNorm or a minibatch "
+            "standard deviation, which mix the batch (and BatchNorm's extra pass would update "
+            "its running statistics). Use a D without them: spectral_norm=True or "
+            "batchnorm=False for the DCGAN D, or the MLP D")
     return plain(meta or {}, "meta")
 
 

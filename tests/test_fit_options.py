@@ -226,3 +226,31 @@ def test_gradient_penalties_refuse_a_batchnorm_discriminator(penalty):
         fit(G, D, og, od, images(side=32), config(steps=1, **{penalty: 1.0}))
     G, D, og, od = sn_dcgan_pair()  # SN-DCGAN: no BatchNorm, so the penalty is what it says
     fit(G, D, og, od, images(side=32), config(steps=1, **{penalty: 1.0}))
+
+
+def test_r1_trains_a_dcgan_d_without_batchnorm_and_refuses_a_minibatch_std_d():
+    from ganlib import DCGANDiscriminator, DCGANGenerator
+
+    def pair(**d_options):
+        set_seed(0)
+        G = DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32)
+        D = DCGANDiscriminator(ndf=4, nc=1, image_size=32, **d_options)
+        return G, D, make_adam(G), make_adam(D)
+
+    run = fit(*pair(batchnorm=False), images(side=32), config(steps=2, r1_weight=1.0))
+    assert run.step == 2
+    with pytest.raises(ValueError, match="minibatch standard deviation"):
+        fit(*pair(batchnorm=False, minibatch_std=True), images(side=32),
+            config(steps=1, r1_weight=1.0))
+
+
+def test_a_minibatch_std_d_sees_real_and_fake_in_separate_passes():
+    """D's verdict on the reals in its update is D(reals) alone: fakes in the same pass would
+    change the group statistics."""
+    set_seed(0)
+    D = MLPDiscriminator(img_shape=(1, 8, 8), hidden=(8,), dropout=0.0, minibatch_std=True)
+    real, fake = torch.rand(8, 1, 8, 8), torch.rand(8, 1, 8, 8)
+    with torch.no_grad():
+        alone = D(real)
+    _, real_logits, _ = d_step(D, make_adam(D), real, fake)
+    assert torch.allclose(real_logits, alone)

@@ -288,3 +288,46 @@ def test_wrapped_models_are_checked_unwrapped():
     with pytest.raises(ValueError, match="^the data is 3×64×64, G makes 3×32×32"):
         shapes.check_shapes(torch.compile(G), torch.compile(D), torch.randn(2, 3, 64, 64))
     assert shapes._unwrap(torch.compile(D)) is D
+
+
+# ----------------------------------------------------------------------------- D options
+
+def test_minibatch_std_appends_the_groups_mean_feature_std():
+    x = torch.tensor([[0.0, 0.0], [2.0, 4.0], [1.0, 1.0], [1.0, 1.0]])  # 4 images, 2 features
+    out = models.MinibatchStd(group_size=2)(x)
+    # group 1: stds (1, 2) -> 1.5; group 2: identical images -> sqrt(1e-8)
+    assert out.shape == (4, 3) and torch.equal(out[:, :2], x)
+    assert out[:2, 2].tolist() == pytest.approx([1.5, 1.5], abs=1e-6)
+    assert out[2:, 2].tolist() == pytest.approx([1e-4, 1e-4], abs=1e-6)
+    images = torch.randn(6, 3, 4, 4)  # 6 is not a multiple of 4: groups of 3
+    assert models.MinibatchStd()(images).shape == (6, 4, 4, 4)
+    assert models.MinibatchStd()(images[:1])[0, 3].abs().max() < 1e-3  # a batch of one
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: DCGANDiscriminator(ndf=4, nc=1, image_size=32, batchnorm=False, **kw),
+    lambda **kw: MLPDiscriminator(img_shape=(1, 8, 8), hidden=(8,), dropout=0.0, **kw),
+    lambda **kw: ToyDiscriminator(dim=2, hidden=8, **kw)])
+def test_minibatch_std_makes_one_images_logit_depend_on_its_group(make):
+    torch.manual_seed(0)
+    D = make(minibatch_std=True).eval()
+    plain = make().eval()
+    shape = {"dcgan_d": (4, 1, 32, 32), "mlp_d": (4, 1, 8, 8), "toy_d": (4, 2)}[
+        models.kind_of(D)]
+    x = torch.randn(shape)
+    y = x.clone()
+    y[3] += 1.0  # another image of the group changes
+    assert D(x).shape == (4,) and D(x)[0] != D(y)[0]
+    assert plain(x)[0] == plain(y)[0]
+    assert models.mixes_batch(D) and not models.mixes_batch(plain)
+    assert D.hparams["minibatch_std"] is True and "minibatch_std" not in plain.hparams
+    rebuilt = models.build(models.kind_of(D), **D.hparams)
+    rebuilt.load_state_dict(D.state_dict())
+
+
+def test_the_dcgan_d_without_batchnorm_has_none_and_says_so_in_its_hparams():
+    D = DCGANDiscriminator(ndf=4, nc=1, image_size=32, batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert D.hparams == {"ndf": 4, "nc": 1, "image_size": 32, "batchnorm": False}
+    assert DCGANDiscriminator(ndf=4, nc=1, image_size=32).hparams == {
+        "ndf": 4, "nc": 1, "image_size": 32}  # older checkpoints still compare equal
