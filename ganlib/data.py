@@ -112,18 +112,40 @@ class DataFileError(RuntimeError):
     """A data file that is there but broken. Never answered with a fallback."""
 
 
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+
+
+def _from_debian(dataset, raw):
+    """Copy Fashion-MNIST's four .gz files from Debian's dataset-fashion-mnist package into
+    `raw` where `raw` lacks them; True if it did. All 70,000 images, offline."""
+    if dataset != "fashion-mnist" or not DEBIAN_FASHION.is_dir():
+        return False
+    missing = [n for n in IDX_FILES if not (raw / n).exists() and not (raw / f"{n}.gz").exists()]
+    if not missing or not all((DEBIAN_FASHION / f"{n}.gz").is_file() for n in missing):
+        return False
+    import shutil
+
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        shutil.copyfile(DEBIAN_FASHION / f"{name}.gz", raw / f"{name}.gz")
+    return True
+
+
 def load_mnist(root, dataset="mnist", train=True, download=False):
     """MNIST or Fashion-MNIST from `root` in torchvision's layout, as uint8 `ImageData`.
 
-    Files present are checked first (DataFileError if broken). With download=True torchvision
-    fetches missing files; a failure is re-raised as a RuntimeError that says where to put the
-    files by hand."""
+    Fashion-MNIST files missing under `root` are first copied from Debian's
+    dataset-fashion-mnist package where it is installed (`apt-get install
+    dataset-fashion-mnist`: all 70,000 images, offline). Files present are checked first
+    (DataFileError if broken). With download=True torchvision fetches missing files; a failure
+    is re-raised as a RuntimeError that says where to put the files by hand."""
     import torchvision  # deferred: keeps `import ganlib` fast
 
     if dataset not in MNIST_FOLDERS:
         raise ValueError(f"dataset must be one of {sorted(MNIST_FOLDERS)}, got {dataset!r}")
     cls = torchvision.datasets.MNIST if dataset == "mnist" else torchvision.datasets.FashionMNIST
     raw = Path(root) / MNIST_FOLDERS[dataset] / "raw"
+    debian = _from_debian(dataset, raw)
     _gunzip_idx(raw)
     for name in IDX_FILES:
         if (raw / name).is_file():
@@ -136,8 +158,9 @@ def load_mnist(root, dataset="mnist", train=True, download=False):
             f"{dataset} not found under {raw} ({how}; {type(e).__name__}: {_one_line(e, root)}). "
             f"Put the four IDX files ({', '.join(IDX_FILES)}; .gz is fine) in {raw}.") from e
     split = "train" if train else "test"
+    via = ", copied from Debian's dataset-fashion-mnist" if debian else ""
     return ImageData(ds.data.unsqueeze(1).contiguous(), ds.targets.clone(),
-                     f"{dataset} {split} split from {raw} ({len(ds.data)} images)")
+                     f"{dataset} {split} split from {raw}{via} ({len(ds.data)} images)")
 
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -266,10 +289,9 @@ def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
     except RuntimeError as e:
         if dataset != "mnist":
             raise RuntimeError(
-                f"{e}\nThere is no offline fallback for {dataset}. On Debian, the package "
-                f"dataset-fashion-mnist installs the four files in "
-                f"/usr/share/datasets/fashion-mnist/: copy or link them into "
-                f"{Path(root) / MNIST_FOLDERS[dataset] / 'raw'}.") from e
+                f"{e}\nThere is no offline fallback for {dataset}. On Debian, "
+                f"`apt-get install dataset-fashion-mnist` installs its four files in "
+                f"{DEBIAN_FASHION}/, where ganlib finds them.") from e
         # Loud, on stderr (red in Jupyter), and without warnings.warn, whose message would
         # carry this machine's file paths into the notebook's outputs.
         reason = str(e)  # whole, on one line (load_mnist's); relative paths stay relative

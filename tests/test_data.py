@@ -9,7 +9,7 @@ from ganlib import data, images
 from ganlib.data import Mixture1D, TensorBatches, grid2d, load_mnist, ring2d
 from ganlib.celeba import list_images
 from ganlib.images import image_cache
-from conftest import write_mnist_layout
+from conftest import IN_CI, write_mnist_layout
 
 
 def test_toy_distributions():
@@ -130,9 +130,25 @@ def test_mnist_splits_fall_back_loudly_to_real_digits(tmp_path, capsys):
     assert sorted(set(train.labels.tolist())) == list(range(10))
 
 
-def test_fashion_mnist_has_no_fallback_and_says_where_files_go(tmp_path):
-    with pytest.raises(RuntimeError, match="FashionMNIST.raw.*no offline fallback|dataset-fashion-mnist"):
+def test_fashion_mnist_has_no_fallback_and_says_where_files_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "no-debian-package")
+    with pytest.raises(RuntimeError, match="(?s)FashionMNIST.raw.*no offline fallback.*apt-get "
+                                           "install dataset-fashion-mnist"):
         data.mnist_splits(tmp_path, "fashion-mnist", download=False)
+
+
+def test_fashion_mnist_comes_whole_from_debians_package(tmp_path):
+    """All 70,000 images, offline: Debian's dataset-fashion-mnist, copied under data_root.
+    Skipped on a reader's machine without the package; in CI, .ci/run installs it."""
+    if not data.DEBIAN_FASHION.is_dir():
+        msg = "Debian's dataset-fashion-mnist is not installed (apt-get install it)"
+        if IN_CI:
+            pytest.fail(msg + " - .ci/run should have installed it")
+        pytest.skip(msg)
+    train, test = data.mnist_splits(tmp_path, "fashion-mnist", download=False)
+    assert train.images.shape == (60_000, 1, 28, 28) and test.images.shape == (10_000, 1, 28, 28)
+    assert "copied from Debian's dataset-fashion-mnist" in train.source
+    assert sorted(torch.bincount(train.labels).tolist()) == [6000] * 10
 
 
 def test_mnist_reads_gzipped_idx_files_as_distributed(tmp_path):
