@@ -95,14 +95,22 @@ def describe_device(device):
     return device.type
 
 
-def show_source(obj):
-    """Display `obj`'s source code (a function, class or module) as a highlighted block, so a
-    chapter shows the library code it runs instead of a copy of it."""
+def show_source(*objs):
+    """Display the source code of each of `objs` (functions, classes or modules) as a
+    highlighted block, so a chapter shows the library code it runs instead of a copy of it.
+
+    Each block is displayed here, one after the other: a cell shows only its last
+    expression's value, so `show_source(a); show_source(b)` returning blocks would show b
+    alone. Returns None. TypeError if given nothing or something without source."""
     import inspect
 
-    from IPython.display import Markdown
+    from IPython.display import Markdown, display
 
-    return Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```")
+    if not objs:
+        raise TypeError("show_source needs at least one function, class or module")
+    blocks = [Markdown(f"```python\n{inspect.getsource(obj).rstrip()}\n```") for obj in objs]
+    for block in blocks:  # all sources found before anything is shown
+        display(block)
 
 
 def slerp(z0, z1, t):

@@ -505,3 +505,18 @@ def test_fit_stops_before_the_first_step_when_data_and_models_differ_in_size():
             FitConfig(steps=1, batch_size=4, progress=False),
             callback=lambda step, stats: calls.append(step))
     assert calls == [] and not og.state
+
+
+def test_show_source_displays_every_object_it_is_given(monkeypatch):
+    import IPython.display
+
+    from ganlib import losses, show_source
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    assert show_source(losses.d_loss_hinge, losses.g_loss_hinge, FitConfig) is None
+    assert len(shown) == 3 and all(b.data.startswith("```python\n") for b in shown)
+    for block, head in zip(shown, ("def d_loss_hinge(", "def g_loss_hinge(", "class FitConfig:")):
+        assert head in block.data
+    with pytest.raises(TypeError, match="at least one"):
+        show_source()
