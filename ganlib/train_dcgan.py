@@ -71,8 +71,8 @@ CHAPTER_ONLY = {"n_eval": "the quality measures are the chapter's analysis, not 
                 "classifier_epochs": "the memorisation check is the chapter's analysis",
                 "compare": "the chapter's side-by-side run; here, run twice with --augment ''"}
 OWN = [
-    ("bf16", str, "auto", ("bf16 autocast: 'auto' (on for CUDA, off elsewhere, as in the "
-                           "chapter), 'on' or 'off'")),
+    ("bf16", str, "auto", ("bf16 autocast: 'auto' (on for CUDA and CPUs with native bf16, "
+                           "off elsewhere, as in the chapter), 'on' or 'off'")),
     ("batchnorm", str, "sync", ("under torchrun: 'sync' computes BatchNorm's statistics over the "
                                 "global batch (nn.SyncBatchNorm, GPUs only; on the CPU it falls "
                                 "back to 'local' with a note), 'local' over each process's share")),
