@@ -1,7 +1,8 @@
 """Chapter 3's recipe in float32 and in the CPU default (bf16 autocast + channels_last): does
 quality suffer?
 
-    python benchmarks/ch3_precision_quality.py --seeds 0 1 --json benchmarks/ch3-precision-quality-cpu.json
+    python benchmarks/ch3_precision_quality.py --seeds 0 1 \\
+        --json benchmarks/ch3-precision-quality-cpu.json
 
 The recipe is chapter 3's committed CPU run: the AT&T faces (36 people, mirrored: 720 images;
 4 people held out), 64x64 grey, DCGAN with ngf = ndf = 32, batch 64, DiffAugment

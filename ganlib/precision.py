@@ -132,7 +132,8 @@ def cpu_peak(info=None, ghz=None, cores=None, flops_per_cycle=None):
     flags = set(info.get("flags", "").split())
     amd_zen4 = info.get("vendor_id") == "AuthenticAMD" and info.get("cpu family") == "25"
     if "avx512f" in flags:
-        fp32, why = ((32, "AVX-512 on AMD Zen 4: one 512-bit FMA a cycle on two 256-bit units, 16 x 2")
+        fp32, why = ((32, "AVX-512 on AMD Zen 4: one 512-bit FMA a cycle on two 256-bit "
+                          "units, 16 x 2")
                      if amd_zen4 else (64, "AVX-512: 2 FMA units x 16 fp32 lanes x 2"))
     elif {"avx2", "fma"} <= flags:
         fp32, why = 32, "AVX2: 2 FMA units x 8 fp32 lanes x 2"

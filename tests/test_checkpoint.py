@@ -89,7 +89,7 @@ def test_truncated_and_foreign_files_are_named_with_what_to_do(tmp_path, kind, w
     assert "delete it" in msg and "resume=False" in msg and "weights_only" not in msg
 
 
-# ----------------------------------------------------------------------------- what ganlib writes, ganlib reads
+# --------------------------------------------------------- what ganlib writes, ganlib reads
 
 def tiny_fit(tmp_path, **kw):
     from ganlib import FitConfig, MLPDiscriminator, MLPGenerator, fit, make_adam
