@@ -8,7 +8,7 @@ Importing ganlib has no side effects: it seeds nothing, sets no plotting style, 
 import matplotlib or ipywidgets (the `viz` and `widgets` modules do, when you import them).
 """
 
-from . import dirac  # noqa: F401 (ganlib.dirac.trajectory...: the Dirac-GAN, chapter 4)
+from . import dirac  # noqa: F401 (ganlib.dirac.trajectory...: the Dirac-GAN, chapter 5)
 from .augment import diff_augment, make_augment, with_instance_noise
 from .checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
 from .data import (DataFileError, ImageData, Mixture1D, TensorBatches, grid2d, grid_centres,

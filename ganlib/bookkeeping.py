@@ -19,6 +19,16 @@ from .checkpoint import plain, save_checkpoint
 from .steps import METRICS
 
 
+def _score_entries(result):
+    """A score_fn's result as snapshot entries: {"score": float, ...}."""
+    if not isinstance(result, dict):
+        return {"score": float(result)}
+    if "score" not in result:
+        raise ValueError(f"a score_fn that returns a dict must give the number to minimise as "
+                         f"its 'score' entry; got the keys {sorted(result)}")
+    return {**result, "score": float(result["score"])}
+
+
 class Bookkeeper:
     """What `fit` does around its steps: the history (one host sync every `sync_every` steps),
     the progress bar in img/s, snapshots, the best generator, checkpoints and the clock.
@@ -69,9 +79,9 @@ class Bookkeeper:
         cfg, step = self.cfg, self.run.step
         if len(self.pending) >= cfg.sync_every or last:
             self.flush()
-        if last or (cfg.snapshot_every and step % cfg.snapshot_every == 0):
+        if last or (cfg.snapshot_every and step % cfg.snapshot_every == 0) or self.score_due():
             self.flush()
-            self.snapshot()
+            self.snapshot(last)
         if last or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
             self.flush()
             now = time.perf_counter()
@@ -100,9 +110,14 @@ class Bookkeeper:
                   if h["step"] else "")
         self.bar.set_postfix_str(f"{rate:,.0f} img/s{losses}", refresh=False)
 
-    def snapshot(self):
-        """Rank 0: run snapshot_fn (and score_fn) on the sampled G in eval mode, under no_grad
-        and a forked random state; keep the best-scoring generator beside the checkpoint."""
+    def score_due(self):
+        every = self.cfg.score_every
+        return self.score_fn is not None and (not every or self.run.step % every == 0)
+
+    def snapshot(self, last=False):
+        """Rank 0: run snapshot_fn (and score_fn, when due) on the sampled G in eval mode,
+        under no_grad and a forked random state; keep the best-scoring generator beside the
+        checkpoint. score_fn returns a float, or a dict of numbers with the float "score"."""
         if not self.main:
             return
         run, G, D = self.run, self.sampler, self.D
@@ -111,8 +126,8 @@ class Bookkeeper:
         try:
             with torch.no_grad(), self.unseen():
                 snap = self.snapshot_fn(G, D, run.fixed_noise.to(self.device))
-                if self.score_fn is not None:
-                    snap["score"] = float(self.score_fn(G))
+                if self.score_fn is not None and (last or self.score_due()):
+                    snap.update(_score_entries(self.score_fn(G)))
         finally:  # an interrupt or an error mid-snapshot must not leave both in eval mode
             G.train(modes[0]), D.train(modes[1])
         run.snapshots.append(plain({"step": run.step, **snap}, f"the snapshot at step "

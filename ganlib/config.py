@@ -47,6 +47,9 @@ class FitConfig:
     updates: str = "both"  # "both", or "d" / "g" to update only that player
     n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
     snapshot_every: int = 0  # steps between snapshots; 0 keeps only the first and the last
+    # steps between fit's score_fn calls (each also takes a snapshot); 0: at every snapshot.
+    # Scores cost more than snapshots (Inception features): score less often than you look
+    score_every: int = 0
     sync_every: int = 25  # steps between host syncs (history flush, progress-bar text)
     checkpoint_every: int = 0  # steps between checkpoints; 0 writes one at the end only
     checkpoint_path: str | None = None  # where checkpoints go; None: no checkpoints
@@ -84,6 +87,10 @@ def check_config(cfg):
         if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
                               or n < 1):
             raise ValueError(f"FitConfig.{name} must be a whole number >= 1, got {n!r}")
+    for name in ("snapshot_every", "score_every", "checkpoint_every", "sync_every"):
+        n = getattr(cfg, name)
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"FitConfig.{name} must be a whole number >= 0, got {n!r}")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
     for name in ("gp_weight", "r1_weight", "instance_noise"):

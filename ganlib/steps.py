@@ -23,7 +23,7 @@ and T(fake) in its update, and G's loss is D(T(G(z))), back-propagated through T
 passes G's noise `z` in, this process's rows of the global batch's noise
 (`ganlib.distributed`).
 
-Options for Chapter 4's fixes, all off by default (and then the step is the one above):
+Options for Chapter 5's fixes, all off by default (and then the step is the one above):
 * `g_loss` names a game of `ganlib.losses.LOSSES`, which picks D's loss too (hinge, Wasserstein).
 * `gp_weight`, `r1_weight`: D's loss gains a gradient penalty (`ganlib.penalties`).
 * n_critic > 1 D updates per G update (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1):

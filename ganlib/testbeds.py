@@ -1,4 +1,4 @@
-"""Chapter 4's testbeds: what `ganlib.compare` trains recipes on, and how it scores them.
+"""Chapter 5's testbeds: what `ganlib.compare` trains recipes on, and how it scores them.
 
 * `toy_testbed("ring" | "grid")`: the ring of 8 and the 5 x 5 grid of 25 Gaussians of
   Metz et al. 2017 (Unrolled GANs, arXiv:1611.02163) and Srivastava et al. 2017 (VEEGAN,

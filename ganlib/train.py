@@ -17,7 +17,7 @@ arXiv:2006.10738): D then sees T(real) and T(fake) in its update, and G's loss i
 back-propagated through T. The steps take it as an `augment` callable (None: none).
 `FitConfig.instance_noise` adds Gaussian noise after it, its std falling linearly to 0.
 
-Chapter 4's fixes are FitConfig options of the same loop: the game (`g_loss`: hinge,
+Chapter 5's fixes are FitConfig options of the same loop: the game (`g_loss`: hinge,
 Wasserstein), gradient penalties on D (`gp_weight`, `r1_weight`, `ganlib.penalties`), D updates
 per G update (`n_critic`), instance noise; TTUR is just two optimizers with different lrs.
 `fit(..., score_fn=...)` scores the sampled generator at every snapshot and keeps the best one
@@ -124,9 +124,11 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
     snapshot_fn(G, D, fixed_noise) -> dict: what to keep at each snapshot (both models are in
       eval mode, under no_grad); the default keeps G's samples.
     callback(step, stats): called after every step with the step's detached tensors.
-    score_fn(G) -> float, lower is better (a Fréchet distance...): called at every snapshot
-      on the generator the snapshots show (the EMA one if on; eval mode, no_grad), kept as
-      the snapshot's "score"; with a checkpoint_path, each new best score also saves that
+    score_fn(G) -> float, lower is better (a Fréchet distance...), or a dict of numbers whose
+      "score" entry is that float (`ganlib.evaluate.kid_score_fn`): called at every snapshot,
+      or every cfg.score_every steps and at the end, on the generator the snapshots show (the
+      EMA one if on; eval mode, no_grad), its numbers kept in that step's snapshot; with a
+      checkpoint_path, each new best score also saves that
       generator to `resume.best_path(checkpoint_path)` ("ck.pt" -> "ck_best.pt"), a file
       `load_generator` reads.
     meta: a dict stored in checkpoints (the chapter's parameters, the data's source...), of

@@ -43,7 +43,7 @@ CHAPTER = [
     ("ndf", int, 0, "discriminator width; 0 picks 64 on a GPU, 32 on a CPU"),
     ("max_images", int, -1, "a random subset of this many; 0: all; -1: all on GPU, 20,000 on CPU"),
     ("epochs", int, 0, "passes over the (sub)set; 0 picks 5 on a GPU, 10 on a CPU, 300 for faces"),
-    ("max_steps", int, -1, "stop after this many steps; 0: no cap; -1: none on GPU, 1,200 on CPU"),
+    ("max_steps", int, -1, "stop after this many steps; 0: no cap; -1: none on GPU, 1,600 on CPU"),
     ("batch_size", int, 64, ("images per step. Under torchrun: the "
                               "global batch, split evenly over the processes (it must be a "
                               "multiple of their number); see 'Batch and learning rate' below")),
@@ -52,6 +52,7 @@ CHAPTER = [
     ("flip", bool, True, "att-faces: add the mirror image of every face (400 -> 800)"),
     ("heldout_people", int, 4, ("att-faces: people never trained on (other data: the last "
                                 "min(1000, N/10) images), as in the chapter")),
+    ("heldout_photos", int, 1, "att-faces: the last photos of each training person held out"),
     ("seed", int, 0, "seeds weights, noise and batch order"),
     ("device", str, "auto", ("'auto' picks cuda, then mps, then cpu. Under torchrun: 'auto', "
                              "'cuda' (process LOCAL_RANK on cuda:LOCAL_RANK, NCCL) or 'cpu' "
@@ -79,9 +80,9 @@ OWN = [
 ]
 # the chapter's bounds and choices (its check_params call), and this command's own
 MINIMUM = {"ngf": 0, "ndf": 0, "max_images": -1, "epochs": 0, "max_steps": -1, "batch_size": 1,
-           "heldout_people": 1, "seed": 0, "checkpoint_every": 0, "nz": 1, "lr": 1e-9, "beta1": 0,
-           "snapshot_every": 0}
-MAXIMUM = {"heldout_people": 39, "beta1": 0.9999}
+           "heldout_people": 1, "heldout_photos": 0, "seed": 0, "checkpoint_every": 0, "nz": 1,
+           "lr": 1e-9, "beta1": 0, "snapshot_every": 0}
+MAXIMUM = {"heldout_people": 39, "heldout_photos": 9, "beta1": 0.9999}
 CHOICES = {"dataset": DATASETS, "image_size": (0, *DCGAN_SIZES), "bf16": ("auto", "on", "off"),
            "batchnorm": distributed.BATCHNORM}
 
@@ -170,7 +171,7 @@ def train(p, parallel=None):
         parallel.barrier()
     data = dcgan_data(p.dataset, p.data_root, image_size, max_images=max_images,
                       progress=p.progress and main, flip=p.flip)
-    data, heldout = dcgan_split(data, p.dataset, p.heldout_people)  # the chapter's split
+    data, heldout, *_ = dcgan_split(data, p.dataset, p.heldout_people, p.heldout_photos)
     if main and parallel is not None:
         parallel.barrier()
     nc = data.images.shape[1]

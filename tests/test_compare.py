@@ -1,4 +1,4 @@
-"""Chapter 4's comparison harness (ganlib.compare, ganlib.testbeds) and its snapshot and
+"""Chapter 5's comparison harness (ganlib.compare, ganlib.testbeds) and its snapshot and
 plotting helpers: fair budgets, seeds that matter, best and last generators."""
 
 import math

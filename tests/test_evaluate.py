@@ -158,6 +158,38 @@ def test_real_floor_is_the_measures_between_two_halves():
     assert floor["precision"] > 0.8 and floor["kid_subset_size"] == 100
 
 
+def test_halves_by_groups_share_no_group_and_refuse_one_group():
+    groups = torch.arange(40).repeat_interleave(9)  # 40 people, 9 photos each
+    a, b = evaluate.halves(len(groups), seed=3, groups=groups)
+    assert len(a) == len(b) == 180 and sorted(a.tolist() + b.tolist()) == list(range(360))
+    assert set(groups[a].tolist()).isdisjoint(groups[b].tolist())
+    assert len(set(groups[a].tolist())) == 20
+    c, _ = evaluate.halves(len(groups), seed=4, groups=groups)
+    assert set(groups[a].tolist()) != set(groups[c].tolist())  # the seed picks the people
+    with pytest.raises(ValueError, match="at least two groups, got 1"):
+        evaluate.halves(5, groups=torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"one label per index, shape \(6,\); got \(5,\)"):
+        evaluate.halves(6, groups=torch.zeros(5, dtype=torch.long))
+
+
+def test_fid_infinity_recovers_a_line_in_one_over_n():
+    ns = [50, 100, 200, 400]
+    inf, slope = evaluate.fid_infinity(ns, [12.0 + 3000.0 / n for n in ns])
+    assert inf == pytest.approx(12.0) and slope == pytest.approx(3000.0)
+    with pytest.raises(ValueError, match="two or more different n"):
+        evaluate.fid_infinity([100, 100], [1.0, 2.0])
+
+
+def test_fid_falls_with_n_and_kid_does_not():
+    real, fake = gauss(600, 16, 0), gauss(600, 16, 1, shift=0.3)
+    r = evaluate.by_sample_size(real, fake, [25, 100, 400], repeats=2)
+    assert r["fid"][0] > r["fid"][1] > r["fid"][2]  # the bias shrinks as n grows
+    true_kid = evaluate.kid(real, fake, 50, 300)[0]
+    assert all(abs(k - true_kid) < 0.5 * true_kid + 0.02 for k in r["kid"]), (r, true_kid)
+    with pytest.raises(ValueError, match="every n must lie in 4..600"):
+        evaluate.by_sample_size(real, fake, [700])
+
+
 # ----------------------------------------------------------------------------- the weights
 
 def test_missing_weights_name_both_ways_to_get_them(monkeypatch):
@@ -314,6 +346,23 @@ def test_score_generator_refuses_too_few_images_or_another_kind():
     with pytest.raises(ValueError, match="at least 12 real and 6 generated images.*got 8 and 8"):
         evaluate.score_generator(G, torch.zeros(8, 1, 32, 32, dtype=torch.uint8), n=8,
                                  net=Counting())
+
+
+def test_kid_score_fn_scores_the_same_noise_with_the_module_measures():
+    set_seed(0)
+    G = DCGANGenerator(nz=8, ngf=4, nc=1, image_size=32).eval()
+    net = Counting()
+    reference = inception.inception_features(
+        torch.randint(0, 256, (30, 1, 32, 32), dtype=torch.uint8), net)
+    score = evaluate.kid_score_fn(reference, net, n=10, seed=5)
+    first, second = score(G), score(G)
+    assert first == second and net.seen == 30 + 2 * 10  # the same noise: the same numbers
+    with torch.no_grad():
+        fake = inception.inception_features(G.sample(10, seed=5), net)
+    assert first == {"score": first["kid_mean"], **evaluate.measures(reference, fake, seed=5)}
+    assert first["kid_subset_size"] == 5
+    with pytest.raises(ValueError, match="needs n >= 6 samples"):
+        evaluate.kid_score_fn(reference, net, n=5)
 
 
 # ----------------------------------------------------------------------------- the command

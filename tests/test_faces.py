@@ -89,6 +89,35 @@ def test_split_people_holds_whole_people_out(att_root):
         faces.split_people(faces.att_faces(att_root, 16), heldout=(39, 40))
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_split_faces_holds_out_people_and_photos_of_the_others_without_mirrors(att_root, flip):
+    data = faces.att_faces(att_root, 16, flip=flip)
+    train, people, photos, originals = faces.split_faces(data, 4, heldout_photos=2)
+    assert len(originals) == 36 * 8 and torch.equal(originals.images, train.images[:36 * 8])
+    assert faces.first_photos(train.labels).tolist() == list(range(0, 36 * 8, 8))
+    assert len(people) == 40 and len(photos) == 36 * 2  # originals only
+    assert len(train) == 36 * 8 * (2 if flip else 1)
+    assert set(people.labels.tolist()) == {36, 37, 38, 39}
+    assert set(photos.labels.tolist()) == set(train.labels.tolist()) == set(range(36))
+    # each image's grey level is 6 * person + photo (people and photos from 1): photos 9.pgm and
+    # 10.pgm are held out of every training person, mirrors too, and the others all train
+    level = lambda d: d.images.flatten(1)[:, 0].long() - 6 * (d.labels + 1)  # noqa: E731
+    assert sorted(set(level(train).tolist())) == list(range(1, 9))
+    assert sorted(level(photos).tolist()) == sorted([9, 10] * 36)
+    assert torch.equal(photos.images[:2], data.images[8:10])
+    assert "photos 9.pgm, 10.pgm" in train.source and "never trained on" in photos.source
+    with pytest.raises(ValueError, match=r"heldout_photos must be 0..9 of each person's 10"):
+        faces.split_faces(data, 4, 10)
+    with pytest.raises(ValueError, match=r"heldout_people must be 1..39 of the 40 people"):
+        faces.split_faces(data, 40, 1)
+
+
+def test_photo_numbers_count_within_each_person_and_mark_mirrors():
+    photo, mirrored = faces.photo_numbers(torch.tensor([0, 0, 1, 1, 0, 0, 1, 1]), per_person=2)
+    assert photo.tolist() == [0, 1, 0, 1, 0, 1, 0, 1]
+    assert mirrored.tolist() == [False] * 4 + [True] * 4
+
+
 @pytest.mark.parametrize("damage,want", [
     ("missing", r"expected 400 .pgm files .* found 397: 3 missing, the first s3/7.pgm"),
     ("extra", r"found 401: 1 unexpected, the first s41/1.pgm"),

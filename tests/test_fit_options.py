@@ -1,4 +1,4 @@
-"""Chapter 4's FitConfig options in the one fit loop: n_critic, the games and penalties,
+"""Chapter 5's FitConfig options in the one fit loop: n_critic, the games and penalties,
 instance noise, TTUR, the best-score checkpoint; and that each resumes exactly or is refused."""
 
 import math
@@ -217,6 +217,36 @@ def test_a_resumed_run_keeps_the_best_score_to_beat(tmp_path):
     fit(G, D, og, od, images(), config(steps=8, snapshot_every=2, checkpoint_path=str(path)),
         score_fn=scripted([4.5, 3.5], []))  # steps 6 and 8: neither beats step 2's 3.0
     assert load_checkpoint(best_path(path))["step"] == 2
+
+
+def test_score_every_scores_at_its_steps_and_the_last_and_keeps_dict_scores():
+    calls = iter(range(100))
+    G, D, og, od = mlp_pair()
+    run = fit(G, D, og, od, images(), config(steps=7, snapshot_every=1, score_every=3),
+              score_fn=lambda G: {"score": float(next(calls)), "kid_std": 0.5})
+    scored = [(s["step"], s["score"], s["kid_std"]) for s in run.snapshots if "score" in s]
+    assert scored == [(0, 0.0, 0.5), (3, 1.0, 0.5), (6, 2.0, 0.5), (7, 3.0, 0.5)]
+    assert len(run.snapshots) == 8  # every step's snapshot is still taken
+    G, D, og, od = mlp_pair()  # scoring steps that are not snapshot steps take one
+    run = fit(G, D, og, od, images(), config(steps=4, snapshot_every=0, score_every=2),
+              score_fn=lambda G: 1.0)
+    assert [s["step"] for s in run.snapshots] == [0, 2, 4]
+
+
+def test_a_dict_score_without_its_score_entry_says_what_it_needs():
+    G, D, og, od = mlp_pair()
+    with pytest.raises(ValueError, match=r"must give the number to minimise as its 'score' "
+                                         r"entry; got the keys \['fid'\]"):
+        fit(G, D, og, od, images(), config(steps=2), score_fn=lambda G: {"fid": 1.0})
+
+
+@pytest.mark.parametrize("name", ["score_every", "snapshot_every", "checkpoint_every"])
+def test_negative_or_fractional_intervals_are_refused(name):
+    G, D, og, od = mlp_pair()
+    for bad in (-1, 2.5):
+        with pytest.raises(ValueError, match=rf"FitConfig.{name} must be a whole number >= 0, "
+                                             rf"got {bad}"):
+            fit(G, D, og, od, images(), config(steps=2, **{name: bad}))
 
 
 @pytest.mark.parametrize("penalty", ["gp_weight", "r1_weight"])

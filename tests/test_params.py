@@ -267,7 +267,7 @@ def test_papermill_stops_a_notebook_on_a_misspelt_name_before_any_work(tmp_path,
 def test_a_chapter_stops_in_its_check_cell_on_a_misspelt_name(tmp_path):
     from conftest import ROOT
 
-    res = papermill(ROOT / "book" / "04_fixes.ipynb", tmp_path / "out.ipynb", "-p", "seedz",
+    res = papermill(ROOT / "book" / "05_fixes.ipynb", tmp_path / "out.ipynb", "-p", "seedz",
                     "2", "-p", "out_dir", str(tmp_path / "run"), cwd=tmp_path)
     assert res.returncode != 0
     msg = error_of(tmp_path / "out.ipynb")
