@@ -37,8 +37,8 @@ def widget_views(path, dom_class=None):
     ids = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"]
            for c in nb.cells if c.cell_type == "code" for o in c.outputs
            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    if dom_class is None:
-        return len(ids)
+    if dom_class is None or not ids:  # a chapter without widgets has no widget state either
+        return len(ids) if dom_class is None else 0
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
     return sum(dom_class in state[i]["state"].get("_dom_classes", []) for i in ids)
 
