@@ -79,7 +79,8 @@ class Bookkeeper:
         cfg, step = self.cfg, self.run.step
         if len(self.pending) >= cfg.sync_every or last:
             self.flush()
-        if last or (cfg.snapshot_every and step % cfg.snapshot_every == 0) or self.score_due():
+        score_step = self.score_fn is not None and cfg.score_every and step % cfg.score_every == 0
+        if last or (cfg.snapshot_every and step % cfg.snapshot_every == 0) or score_step:
             self.flush()
             self.snapshot(last)
         if last or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
@@ -110,7 +111,7 @@ class Bookkeeper:
                   if h["step"] else "")
         self.bar.set_postfix_str(f"{rate:,.0f} img/s{losses}", refresh=False)
 
-    def score_due(self):
+    def score_due(self):  # at every snapshot, or only at the steps of cfg.score_every
         every = self.cfg.score_every
         return self.score_fn is not None and (not every or self.run.step % every == 0)
 

@@ -70,7 +70,11 @@ CHAPTER = [
 # the chapter's parameters this command leaves out: the chapter's analysis after training
 CHAPTER_ONLY = {"n_eval": "the quality measures are the chapter's analysis, not training",
                 "classifier_epochs": "the memorisation check is the chapter's analysis",
-                "compare": "the chapter's side-by-side run; here, run twice with --augment ''"}
+                "compare": "the chapter's side-by-side run; here, run twice with --augment ''",
+                "n_seeds": "the chapter's spread over seeds; here, one run per --seed",
+                "score_every": "KID/FID during training is the chapter's analysis "
+                               "(python -m ganlib.evaluate scores a checkpoint)",
+                "n_reference": "the real images of the chapter's KID/FID"}
 OWN = [
     ("bf16", str, "auto", ("bf16 autocast: 'auto' (on for CUDA and CPUs with native bf16, "
                            "off elsewhere, as in the chapter), 'on' or 'off'")),
