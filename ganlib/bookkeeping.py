@@ -79,7 +79,7 @@ class Bookkeeper:
         cfg, step = self.cfg, self.run.step
         if len(self.pending) >= cfg.sync_every or last:
             self.flush()
-        score_step = self.score_fn is not None and cfg.score_every and step % cfg.score_every == 0
+        score_step = bool(cfg.score_every) and self.score_due()  # a score takes a snapshot
         if last or (cfg.snapshot_every and step % cfg.snapshot_every == 0) or score_step:
             self.flush()
             self.snapshot(last)
@@ -111,9 +111,10 @@ class Bookkeeper:
                   if h["step"] else "")
         self.bar.set_postfix_str(f"{rate:,.0f} img/s{losses}", refresh=False)
 
-    def score_due(self):  # at every snapshot, or only at the steps of cfg.score_every
+    def score_due(self, last=False):
+        """score_fn runs at the last step, and at every snapshot or at cfg.score_every's steps."""
         every = self.cfg.score_every
-        return self.score_fn is not None and (not every or self.run.step % every == 0)
+        return self.score_fn is not None and (last or not every or self.run.step % every == 0)
 
     def snapshot(self, last=False):
         """Rank 0: run snapshot_fn (and score_fn, when due) on the sampled G in eval mode,
@@ -127,7 +128,7 @@ class Bookkeeper:
         try:
             with torch.no_grad(), self.unseen():
                 snap = self.snapshot_fn(G, D, run.fixed_noise.to(self.device))
-                if self.score_fn is not None and (last or self.score_due()):
+                if self.score_due(last):
                     snap.update(_score_entries(self.score_fn(G)))
         finally:  # an interrupt or an error mid-snapshot must not leave both in eval mode
             G.train(modes[0]), D.train(modes[1])

@@ -264,7 +264,7 @@ def dcgan_data(dataset, root, image_size, max_images=0, download=False, progress
 
 
 # The CPU's cap on steps: 1,600 steps in bf16 and channels-last (ganlib.utils.fast_defaults)
-# take about the minutes that 1,200 took in float32 (BENCHMARKS.md, "DCGAN on a CPU").
+# take less time than 1,200 took in float32 (BENCHMARKS.md, "Spending the time saved").
 CPU_STEPS = 1_600
 
 
