@@ -14,7 +14,8 @@ once every variant gets the same computational budget and several random seeds. 
 * `run_recipe` trains it for each seed with `ganlib.fit`, which scores the sampled generator
   at every snapshot and keeps the best one on disk (`fit(score_fn=...)`), and evaluates both
   the last and the best generator;
-* `mean_sd` and `summary_row` turn the seeds' numbers into "mean ± sd" cells.
+* `mean_sd` and `summary_row` turn the seeds' numbers into "mean ± sd" cells;
+* `better` is the book's rule for calling one recipe better than another (chapter 4).
 
 What a testbed is (data, networks, how to score) is passed in as a `Testbed`, so the 2-D
 mixtures and MNIST share all of this.
@@ -184,3 +185,22 @@ def overlap(a, b):
     is inside the seed-to-seed spread."""
     (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
     return abs(ma - mb) <= sa + sb
+
+
+def better(a, b, paired=False):
+    """The book's rule (chapter 4): is recipe A better than recipe B, given one score per run
+    (lower is better) in the lists `a` and `b`? Only if every run of A scores below every run
+    of B (with `paired=True`, below B's run of the same seed: a[i] against b[i]) *and* the
+    difference of the two means is larger than the largest spread (max - min) between the
+    seeds of either recipe. A coarse rule meant to be stated before the runs; it can say "no
+    verdict" (False both ways). Returns None when either side has fewer than two runs: one
+    run a side cannot show a spread. Raises ValueError for paired lists of unequal length."""
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if paired and len(a) != len(b):
+        raise ValueError(f"paired runs need one score per seed on both sides: got {len(a)} "
+                         f"and {len(b)}; pass paired=False for unpaired runs")
+    if len(a) < 2 or len(b) < 2:
+        return None
+    wins = all(x < y for x, y in zip(a, b)) if paired else max(a) < min(b)
+    spread = max(max(a) - min(a), max(b) - min(b))
+    return wins and mean_sd(b)[0] - mean_sd(a)[0] > spread

@@ -135,3 +135,21 @@ def test_paired_frames_pair_snapshots_at_the_same_fraction_of_each_run():
                                          lambda ax, snap: seen.append(snap["step"]), n=3)
     assert percents == [0, 50, 100] and len(frames) == 3
     assert seen == [0, 0, 50, 500, 100, 1000]
+
+
+def test_better_is_the_books_rule_and_says_no_verdict_when_unsure():
+    # every run of A below every run of B, mean difference 1.0 > the largest spread 0.2
+    assert compare.better([1.0, 1.2], [2.1, 2.3]) is True
+    assert compare.better([2.1, 2.3], [1.0, 1.2]) is False
+    # A below B, but the spread (1.5) is larger than the difference of the means (1.0)
+    assert compare.better([0.0, 1.5], [1.6, 2.1]) is False
+    # overlapping runs: neither way
+    assert compare.better([1.0, 2.0], [1.5, 2.5]) is False
+    assert compare.better([1.5, 2.5], [1.0, 2.0]) is False
+    # paired: lower on every seed is enough for the first half; unpaired it is not
+    a, b = [1.0, 3.0, 5.0], [1.5, 3.5, 5.5]
+    assert compare.better(a, b, paired=True) is False  # difference 0.5 < spread 4.0
+    assert compare.better([1.0, 1.1], [1.3, 0.9], paired=True) is False  # seed 1 loses
+    assert compare.better([1.0], [2.0]) is None
+    with pytest.raises(ValueError, match="one score per seed"):
+        compare.better([1.0, 2.0], [1.0, 2.0, 3.0], paired=True)
