@@ -114,7 +114,8 @@ def run(changes, seed, steps, every, clf, test_feats, train, judge=None):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--set", action="append", default=[],
-                   help="a configuration: settings of the book preset to change, e.g. d_dropout=0.5")
+                   help="a configuration: settings of the book preset to change, "
+                        "e.g. d_dropout=0.5")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--every", type=int, default=2_000, help="steps between scores")

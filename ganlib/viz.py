@@ -66,6 +66,8 @@ def plot_history(history, axes=None, upto=None, smooth=25):
                 ax.plot(steps[:n], y, color=color, alpha=0.25, lw=0.8)
             ax.plot(steps[:n], _running_mean(y, smooth), color=color, label=label,
                     ls="--" if dashed else "-", lw=1.0 if dashed else 1.5)
+        if ax is axes[1]:
+            ax.axhline(0.5, color="gray", lw=0.5, ls=":", label="D = 1/2")
         ax.set_xlabel("step")
         ax.set_xlim(0, max(steps[-1] if len(steps) else 1, 1))
         if n == 0:  # a snapshot before the first step: say so instead of empty axes
@@ -73,10 +75,16 @@ def plot_history(history, axes=None, upto=None, smooth=25):
                     transform=ax.transAxes, color="gray")
         ax.legend(loc="upper right", fontsize=8, title_fontsize=7,
                   title=f"running means over {smooth} steps" if smooth > 1 else None)
+    # one loss scale for every frame of a scrubber: from the whole history, not the part shown
+    # (the extreme 0.5% of single-batch values on either side may leave the frame)
+    losses = [v for key in ("loss_d", "loss_g") if key in history for v in history[key]]
+    if len(losses) > 1:
+        lo, hi = np.percentile(losses, [0.5, 99.5])
+        pad = 0.05 * (hi - lo) or 0.1
+        axes[0].set_ylim(min(0.0, lo - pad), hi + pad)
     axes[0].set_ylabel("loss")
     axes[1].set_ylabel("mean of D on a batch")
     axes[1].set_ylim(0, 1)
-    axes[1].axhline(0.5, color="gray", lw=0.5, ls=":")
     return axes
 
 

@@ -21,7 +21,8 @@ def test_chapter2_trains_evaluates_and_saves_from_an_idx_folder(tmp_path, datase
     out = tmp_path / "out.ipynb"
     params = {"dataset": dataset, "data_root": str(tmp_path / "data"), "download": "True",
               "max_steps": "40", "snapshot_every": "20", "n_eval": "150",
-              "classifier_epochs": "1", "bench_steps": "0", "out_dir": str(tmp_path / "run")}
+              "classifier_epochs": "1", "bench_steps": "0", "n_inception": "20",
+              "out_dir": str(tmp_path / "run")}
     args = [sys.executable, "-m", "papermill", str(ROOT / "book" / "02_mnist.ipynb"), str(out),
             "--cwd", str(tmp_path), "-k", "python3"]
     for k, v in params.items():

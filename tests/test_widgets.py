@@ -80,3 +80,25 @@ def test_works_with_colab_ipywidgets_7(tmp_path):
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+
+
+def test_history_frames_share_one_loss_scale_and_label_the_half_line():
+    """Every frame of a scrubber draws the losses on the scale of the whole run, so that a
+    curve's height means the same thing in every frame; the dotted 1/2 has a legend entry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = list(range(1, 201))
+    history = {"step": steps, "loss_d": [1.4] * 200, "loss_g": [0.7] * 100 + [4.0] * 100,
+               "d_real": [0.6] * 200, "d_fake": [0.4] * 200, "d_fake_after": [0.38] * 200}
+    limits = []
+    for upto in (20, 200):
+        _, axes = plt.subplots(1, 2)
+        viz.plot_history(history, axes=axes, upto=upto)
+        limits.append(axes[0].get_ylim())
+        labels = [t.get_text() for t in axes[1].get_legend().get_texts()]
+        plt.close("all")
+    assert limits[0] == limits[1] and limits[0][1] > 4.0, limits
+    assert "D = 1/2" in labels, labels
