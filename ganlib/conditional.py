@@ -75,21 +75,12 @@ class ConditionalMLPGenerator(Generator):
         h = torch.cat([z, self.embed(y).to(z.dtype)], 1)  # (B, nz + embed_dim)
         return torch.tanh(self.net(h)).view(-1, *self.img_shape)  # (B, C, H, W)
 
-    @torch.no_grad()
     def sample(self, n, y=None, seed=None):
         """`n` images of classes `y` ((n,) labels; None: every class equally often, see
         `balanced_labels`), from fresh noise seeded by `seed`, in eval mode."""
         y = balanced_labels(n, self.n_classes) if y is None else check_labels(
             y, self.n_classes, batch=n)
-        device = next(self.parameters()).device
-        gen = None if seed is None else torch.Generator(device="cpu").manual_seed(seed)
-        z = torch.randn(n, self.nz, generator=gen).to(device)
-        was_training = self.training
-        self.eval()
-        try:
-            return self(z, y.to(device)).float()
-        finally:
-            self.train(was_training)
+        return self._draw(n, seed, y)
 
 
 class ConcatMLPDiscriminator(nn.Module):
@@ -127,7 +118,20 @@ class _Features(nn.Module):
         return self.net(x.flatten(1))
 
 
-class ProjectionMLPDiscriminator(nn.Module):
+class _FeatureDiscriminator(nn.Module):
+    """What the projection and AC-GAN discriminators share: their hparams, `n_classes` and
+    the body `phi` whose features their heads read."""
+
+    def __init__(self, n_classes, img_shape, hidden, act, dropout, spectral_norm):
+        super().__init__()
+        self.hparams = dict(n_classes=n_classes, img_shape=tuple(img_shape),
+                            hidden=tuple(hidden), act=act, dropout=dropout,
+                            **({"spectral_norm": True} if spectral_norm else {}))
+        self.n_classes = n_classes
+        self.phi = _Features(img_shape, hidden, act, dropout, spectral_norm)
+
+
+class ProjectionMLPDiscriminator(_FeatureDiscriminator):
     """(images (B, C, H, W), y (B,)) -> logits (B,) = psi(phi(x)) + <embed(y), phi(x)>
     (Miyato & Koyama 2018, eq. 3): phi the MLP body, psi a linear layer to one logit, embed a
     (n_classes, hidden[-1]) table (spectral-normalised with the rest when asked, as in the
@@ -135,12 +139,7 @@ class ProjectionMLPDiscriminator(nn.Module):
 
     def __init__(self, n_classes=10, img_shape=(1, 28, 28), hidden=(1024, 512, 256),
                  act="leaky_relu", dropout=0.5, spectral_norm=False):
-        super().__init__()
-        self.hparams = dict(n_classes=n_classes, img_shape=tuple(img_shape),
-                            hidden=tuple(hidden), act=act, dropout=dropout,
-                            **({"spectral_norm": True} if spectral_norm else {}))
-        self.n_classes = n_classes
-        self.phi = _Features(img_shape, hidden, act, dropout, spectral_norm)
+        super().__init__(n_classes, img_shape, hidden, act, dropout, spectral_norm)
         self.psi = _spectral(nn.Linear(hidden[-1], 1), spectral_norm)
         self.embed = nn.Embedding(n_classes, hidden[-1])
         if spectral_norm:
@@ -152,7 +151,7 @@ class ProjectionMLPDiscriminator(nn.Module):
         return self.psi(h).squeeze(1) + (self.embed(y).to(h.dtype) * h).sum(1)  # (B,)
 
 
-class ACGANMLPDiscriminator(nn.Module):
+class ACGANMLPDiscriminator(_FeatureDiscriminator):
     """images (B, C, H, W) -> logits (B,), real or fake; `forward_with_classes` also returns
     class logits (B, n_classes) from a second head on the same features (Odena et al. 2017).
     D never sees a label: `forward(x, y)` accepts y only to share the conditional interface,
@@ -160,12 +159,7 @@ class ACGANMLPDiscriminator(nn.Module):
 
     def __init__(self, n_classes=10, img_shape=(1, 28, 28), hidden=(1024, 512, 256),
                  act="leaky_relu", dropout=0.5, spectral_norm=False):
-        super().__init__()
-        self.hparams = dict(n_classes=n_classes, img_shape=tuple(img_shape),
-                            hidden=tuple(hidden), act=act, dropout=dropout,
-                            **({"spectral_norm": True} if spectral_norm else {}))
-        self.n_classes = n_classes
-        self.phi = _Features(img_shape, hidden, act, dropout, spectral_norm)
+        super().__init__(n_classes, img_shape, hidden, act, dropout, spectral_norm)
         self.source = _spectral(nn.Linear(hidden[-1], 1), spectral_norm)  # real or fake
         self.classes = _spectral(nn.Linear(hidden[-1], n_classes), spectral_norm)
 

@@ -97,16 +97,23 @@ class Generator(nn.Module):
 
     nz: int
 
-    @torch.no_grad()
     def sample(self, n, seed=None):
         """`n` samples in [-1, 1] from fresh noise (seeded if `seed` is given), in eval mode."""
+        return self._draw(n, seed)
+
+    @torch.no_grad()
+    def _draw(self, n, seed, *inputs):
+        """self(z, *inputs) in eval mode for `n` fresh noise vectors z (seeded if `seed` is
+        given; drawn on the CPU, so a seed gives the same z on every device), as float32.
+        Tensors in `inputs` (a conditional G's labels) are moved to G's device."""
         device = next(self.parameters()).device
         gen = None if seed is None else torch.Generator(device="cpu").manual_seed(seed)
         z = torch.randn(n, self.nz, generator=gen).to(device)
+        inputs = [x.to(device) if torch.is_tensor(x) else x for x in inputs]
         was_training = self.training
         self.eval()
         try:
-            return self(z).float()
+            return self(z, *inputs).float()
         finally:
             self.train(was_training)
 
