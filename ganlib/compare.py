@@ -40,6 +40,7 @@ class Recipe:
     name: str  # a row of the table
     fit: dict = field(default_factory=dict)  # FitConfig fields this recipe sets
     spectral_norm: bool = False  # D's Linear/Conv layers divided by their largest singular value
+    d: dict = field(default_factory=dict)  # more of D's options: minibatch_std, pack, dropout...
     lr_g: float | None = None  # G's Adam learning rate; None: the testbed's
     lr_d: float | None = None  # D's Adam learning rate; None: the testbed's
     betas: tuple | None = None  # both optimizers' Adam betas; None: the testbed's
@@ -50,14 +51,18 @@ class Testbed:
     name: str  # "ring", "grid", "mnist"...
     data: object  # what fit trains on: a tensor or ImageData
     make_g: object  # seed -> a fresh generator (on the device)
-    make_d: object  # (seed, spectral_norm) -> a fresh discriminator (on the device)
-    score: object  # G -> float, lower is better: called at every snapshot, picks the best
+    make_d: object  # (seed, **options) -> a fresh discriminator (on the device); options:
+    #                 spectral_norm and a recipe's `d`
+    # G -> float, lower is better: called at every snapshot, picks the best; None: no score
+    # during training (expensive measures), so the best generator is the last
+    score: object
     evaluate: object  # G -> dict of the final metrics, for the last and the best generator
     batch_size: int = 64  # real samples per D update
     lr: float = 2e-4  # both players' Adam learning rate unless a recipe sets its own
     betas: tuple = (0.5, 0.999)  # both optimizers' Adam betas unless a recipe sets its own
     snapshot_fn: object = None  # fit's snapshot_fn; None: fit's default
     n_fixed: int = 64  # fixed-noise samples per snapshot
+    amp: bool | None = None  # FitConfig.amp of every run (None: fit picks for the device)
     snapshots: int = 10  # snapshots per run (besides step 0): the best is picked among them
 
 
@@ -65,7 +70,8 @@ def build(testbed, recipe, seed):
     """(G, D, opt_g, opt_d) for `recipe` on `testbed`, G and D seeded by `seed`."""
     torch.manual_seed(seed)
     G = testbed.make_g(seed)
-    D = testbed.make_d(seed, recipe.spectral_norm)
+    D = testbed.make_d(seed, **({"spectral_norm": True} if recipe.spectral_norm else {}),
+                       **recipe.d)
     betas = recipe.betas or testbed.betas
     opt_g = make_adam(G, recipe.lr_g or testbed.lr, betas)
     opt_d = make_adam(D, recipe.lr_d or testbed.lr, betas)
@@ -76,7 +82,8 @@ def config(testbed, recipe, steps, seed, checkpoint_path=None):
     """The FitConfig of one run: the testbed's batch and snapshots, the recipe's fields."""
     base = FitConfig(steps=steps, batch_size=testbed.batch_size, n_fixed=testbed.n_fixed,
                      snapshot_every=max(1, steps // testbed.snapshots), seed=seed,
-                     progress=False, resume=False, checkpoint_path=checkpoint_path)
+                     progress=False, resume=False, checkpoint_path=checkpoint_path,
+                     amp=testbed.amp)
     return replace(base, **recipe.fit)
 
 
@@ -115,13 +122,44 @@ def run_recipe(testbed, recipe, seeds, steps, workdir):
         run = fit(G, D, opt_g, opt_d, testbed.data, cfg, score_fn=testbed.score,
                   meta={"testbed": testbed.name, "recipe": recipe.name}, **kwargs)
         sampler = run.G_ema if run.G_ema is not None else G
+        last = testbed.evaluate(sampler)
         scored = [s for s in run.snapshots if not math.isnan(s.get("score", math.nan))]
-        best = min(scored, key=lambda s: s["score"])
-        G_best = load_generator(best_path(ck), map_location=next(G.parameters()).device)
+        best_step, best = run.step, last
+        if scored:
+            best_step = min(scored, key=lambda s: s["score"])["step"]
+        if best_step != run.step:  # the best file holds another generator: evaluate it too
+            best = testbed.evaluate(load_generator(best_path(ck),
+                                                   map_location=next(G.parameters()).device))
         out.append({"seed": seed, "steps": run.step, "seconds": run.seconds, "run": run,
-                    "last": testbed.evaluate(sampler), "best": testbed.evaluate(G_best),
-                    "best_step": best["step"], "scores": [s["score"] for s in scored]})
+                    "last": last, "best": best, "best_step": best_step,
+                    "scores": [s["score"] for s in scored]})
     return out
+
+
+def run_table(testbed, recipes, seeds, steps, workdir, log=print):
+    """{recipe name: run_recipe's list}: every recipe trained for the same `steps` generator
+    updates on each seed (a recipe with n_critic > 1 makes more D updates, and its runs take
+    longer: each run's seconds are reported beside its steps). Logs one line per recipe."""
+    results, width = {}, max(len(r.name) for r in recipes)
+    for recipe in recipes:
+        results[recipe.name] = run_recipe(testbed, recipe, seeds, steps, workdir)
+        secs = mean_sd([r["seconds"] for r in results[recipe.name]])[0]
+        log(f"  {recipe.name:{width}}  {steps:7,} steps, {secs:5.1f} s per run")
+    return results
+
+
+VERDICTS = ("better", "no verdict", "worse")
+
+
+def verdict(fix, baseline, paired=True):
+    """The book's rule (`better`) both ways, in words: "better" when the fix's scores (lower
+    is better, one per seed) beat the baseline's, "worse" when the baseline's beat the fix's,
+    else "no verdict". By default paired: seed i of the fix against seed i of the baseline."""
+    if better(fix, baseline, paired=paired):
+        return "better"
+    if better(baseline, fix, paired=paired):
+        return "worse"
+    return "no verdict"
 
 
 def compare_recipes(testbed, recipes, seeds, seconds, workdir, log=print):
@@ -204,3 +242,32 @@ def better(a, b, paired=False):
     wins = all(x < y for x, y in zip(a, b)) if paired else max(a) < min(b)
     spread = max(max(a) - min(a), max(b) - min(b))
     return wins and mean_sd(b)[0] - mean_sd(a)[0] > spread
+
+
+def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which="last"):
+    """Lines of a table of metric `key` (lower is better): a row per recipe with its steps,
+    mean seconds per run, every seed's number, mean ± sd, and `verdict` against the row
+    `baseline` (paired by seed). outcome(evaluate dict) -> word, if given, adds each run's
+    outcome (`ganlib.testbeds.classify`). Raises KeyError naming the rows if `baseline` is
+    not one of them."""
+    if baseline not in results:
+        raise KeyError(f"no row {baseline!r} to compare with; rows: {list(results)}")
+    base = [r[which][key] for r in results[baseline]]
+    width = max(len(name) for name in results) + 2
+    lines = [f"{'':{width}}{'steps':>7}{'s/run':>7}   {key} per seed ({which}); mean ± sd; "
+             f"verdict against {baseline}" + ("; outcomes" if outcome else "")]
+    for name, runs in results.items():
+        xs = [r[which][key] for r in runs]
+        seeds = ", ".join(fmt.format(x) for x in xs)
+        v = "" if name == baseline else f"; {verdict(xs, base)}"
+        words = ""
+        if outcome is not None:
+            counts = {}
+            for r in runs:
+                word = outcome(r[which])
+                counts[word] = counts.get(word, 0) + 1
+            words = "; " + ", ".join(f"{n} {w}" for w, n in counts.items())
+        secs = mean_sd([r["seconds"] for r in runs])[0]
+        lines.append(f"{name:{width}}{runs[0]['steps']:7,}{secs:7.1f}   {seeds}; "
+                     f"{cell(xs, fmt)}{v}{words}")
+    return lines

@@ -67,6 +67,9 @@ class FitConfig:
     augment: str = ""  # DiffAugment policy on D's inputs, e.g. "translation,cutout,color"; "": off
     gp_weight: float = 0.0  # WGAN-GP's lambda (10 in the paper): D's loss + lambda * GP; 0: off
     r1_weight: float = 0.0  # R1's gamma: D's loss + gamma / 2 * R1 on the reals; 0: off
+    # R1 on every k-th step only, weighted by k ("lazy regularization", Karras et al. 2020,
+    # arXiv:1912.04958, app. B: k = 16): the double backward's cost falls by about k
+    r1_every: int = 1
     # D updates per step, each on the next batch of the data, then one G update (WGAN: 5);
     # so `steps` counts G updates and an epoch has len(data) // n_critic steps
     n_critic: int = 1
@@ -82,7 +85,7 @@ def check_config(cfg):
     if (cfg.epochs is None) == (cfg.steps is None):
         raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps, e.g. "
                          "FitConfig(epochs=5) or FitConfig(steps=1000)")
-    for name in ("epochs", "steps", "batch_size", "n_critic"):  # True is an int; 0.5 no count
+    for name in ("epochs", "steps", "batch_size", "n_critic", "r1_every"):  # True is an int; 0.5 no count
         n = getattr(cfg, name)
         if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
                               or n < 1):
@@ -124,3 +127,11 @@ def total_steps(cfg, n_batches):
         raise ValueError(f"FitConfig.epochs={cfg.epochs} gives no steps: the data has fewer "
                          f"batches than the {cfg.n_critic} D updates of one step")
     return total
+
+
+def lazy_r1(cfg, step):
+    """R1's weight at step `step` (0-based): cfg.r1_weight * cfg.r1_every on every
+    r1_every-th step (0, k, 2k, ...), else 0; so on average D's loss carries gamma / 2 * R1,
+    in k times fewer double backward passes (Karras et al. 2020, arXiv:1912.04958, app. B)."""
+    k = int(cfg.r1_every)
+    return cfg.r1_weight * k if step % k == 0 else 0.0

@@ -27,7 +27,9 @@ counters mode collapse. D(x_i) then depends on the other images of its group, li
 the training step runs real and fake through D separately, and gradient penalties refuse it
 (`mixes_batch`). `DCGANDiscriminator(batchnorm=False)` drops BatchNorm without spectral
 normalisation (for R1 on faces, as StyleGAN's D has none). Both are recorded in `hparams` only
-when not at their defaults, so older checkpoints compare equal.
+when not at their defaults, so older checkpoints compare equal. The MLP and toy
+discriminators also take PacGAN's `pack=m` (Lin et al. 2018, arXiv:1712.04086; `Pack`): D
+judges m samples at once, one logit per pack; it mixes the batch in the same sense.
 
 Every discriminator takes `spectral_norm=False`. With True, each of its Linear and Conv
 layers computes with W / sigma(W), sigma the largest singular value of W (reshaped to
@@ -85,10 +87,36 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, extra], 1)  # (B, F + 1) or (B, C + 1, H, W)
 
 
+class Pack(nn.Module):
+    """x (B, ...) -> (B / m, m * F): every m consecutive samples flattened into one input, so
+    D judges m samples at once and outputs one logit per pack (PacGAN; Lin, Khetan, Fanti &
+    Oh 2018, arXiv:1712.04086, with m = 2 to 4). A pack of fakes that all look alike is easy
+    to call fake, which penalises a generator that collapses. Real and fake packs are never
+    mixed: a pack is m reals or m fakes. Raises ValueError when B is not a multiple of m."""
+
+    def __init__(self, m=2):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        if x.shape[0] % self.m:
+            raise ValueError(f"PacGAN packs {self.m} samples into each D input, so the batch "
+                             f"({x.shape[0]}) must be a multiple of {self.m}: change batch_size")
+        return x.reshape(x.shape[0] // self.m, -1)  # (B / m, m * F)
+
+
+def _pack_hparams(pack):
+    """{"pack": m} for PacGAN's m > 1, {} for no packing (the hparams of models from before)."""
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise ValueError(f"pack must be a whole number >= 1 (PacGAN's m; 1: no packing), got "
+                         f"{pack!r}")
+    return {"pack": pack} if pack > 1 else {}
+
+
 def mixes_batch(model):
     """Whether `model`'s output for one image depends on the other images of its batch
-    (BatchNorm in training mode, `MinibatchStd`)."""
-    return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchStd))
+    (BatchNorm in training mode, `MinibatchStd`, `Pack`)."""
+    return any(isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchStd, Pack))
                for m in model.modules())
 
 
@@ -174,18 +202,21 @@ class ToyGenerator(Generator):
 
 
 class ToyDiscriminator(nn.Module):
-    """x (B, dim) -> logits (B,)."""
+    """x (B, dim) -> logits (B,); with PacGAN's pack = m, one logit per m points (B / m,)."""
 
     def __init__(self, dim=2, hidden=128, depth=3, act="leaky_relu", spectral_norm=False,
-                 minibatch_std=False):
+                 minibatch_std=False, pack=1):
         super().__init__()
         self.hparams = _d_hparams(spectral_norm, minibatch_std, dim=dim, hidden=hidden,
-                                  depth=depth, act=act)
-        net = _with_minibatch_std(_mlp([dim] + [hidden] * depth + [1], act), minibatch_std)
+                                  depth=depth, act=act, **_pack_hparams(pack))
+        net = _with_minibatch_std(_mlp([dim * pack] + [hidden] * depth + [1], act),
+                                  minibatch_std)
+        self.pack = Pack(pack) if pack > 1 else None  # PacGAN: (B, dim) -> (B / m, m * dim)
         self.net = _spectral(net, spectral_norm)
 
     def forward(self, x):
-        return self.net(x).squeeze(1)  # (B,)
+        x = x if self.pack is None else self.pack(x)
+        return self.net(x).squeeze(1)  # (B,), or (B / m,) with pack = m
 
 
 class MLPGenerator(Generator):
@@ -206,19 +237,23 @@ class MLPGenerator(Generator):
 
 
 class MLPDiscriminator(nn.Module):
-    """images (B, C, H, W) -> logits (B,): the classic fully connected discriminator."""
+    """images (B, C, H, W) -> logits (B,): the classic fully connected discriminator; with
+    PacGAN's pack = m, one logit per m images (B / m,)."""
 
     def __init__(self, img_shape=(1, 28, 28), hidden=(1024, 512, 256), act="leaky_relu",
-                 dropout=0.3, spectral_norm=False, minibatch_std=False):
+                 dropout=0.3, spectral_norm=False, minibatch_std=False, pack=1):
         super().__init__()
         self.hparams = _d_hparams(spectral_norm, minibatch_std, img_shape=tuple(img_shape),
-                                  hidden=tuple(hidden), act=act, dropout=dropout)
-        net = _with_minibatch_std(_mlp([math.prod(img_shape), *hidden, 1], act, dropout),
+                                  hidden=tuple(hidden), act=act, dropout=dropout,
+                                  **_pack_hparams(pack))
+        net = _with_minibatch_std(_mlp([math.prod(img_shape) * pack, *hidden, 1], act, dropout),
                                   minibatch_std)
+        self.pack = Pack(pack) if pack > 1 else None  # PacGAN: (B, F) -> (B / m, m * F)
         self.net = _spectral(net, spectral_norm)
 
     def forward(self, x):
-        return self.net(x.flatten(1)).squeeze(1)  # (B, C*H*W) -> (B,)
+        x = x.flatten(1) if self.pack is None else self.pack(x)  # (B, C*H*W) or packed
+        return self.net(x).squeeze(1)  # (B,), or (B / m,) with pack = m
 
 
 def _check_size(image_size):

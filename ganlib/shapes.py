@@ -10,7 +10,7 @@ constructor argument to change.
 import torch
 from torch import nn
 
-from .models import DCGAN_SIZES
+from .models import DCGAN_SIZES, Pack
 
 
 def _shape_text(shape):
@@ -105,14 +105,15 @@ def check_shapes(G, D, real):
                 raise ValueError(f"the data is {_shape_text(data)}, G makes "
                                  f"{_shape_text(made)}: {_advice(G, data)}")
             device, dtype = _first_param(D)
-            x = real[:2].to(device, dtype if dtype.is_floating_point else torch.float32)
+            m = next((mod.m for mod in D.modules() if isinstance(mod, Pack)), 1)  # PacGAN
+            x = real[:2 * m].to(device, dtype if dtype.is_floating_point else torch.float32)
             try:
                 logits = D(x)
             except (RuntimeError, ValueError, IndexError) as e:
                 raise ValueError(f"D cannot take the data ({_shape_text(data)}): "
                                  f"{_d_built_for(D)}{_advice(D, data)}") from e
-            if tuple(logits.shape) != (len(x),):
-                raise ValueError(f"D gives {logits.numel() / len(x):g} logits per item of "
+            if tuple(logits.shape) != (len(x) // m,):
+                raise ValueError(f"D gives {logits.numel() * m / len(x):g} logits per item of "
                                  f"the data ({_shape_text(data)}), not one (output shape "
                                  f"{tuple(logits.shape)} for {len(x)} items): "
                                  f"{_d_built_for(D)}{_advice(D, data)}")

@@ -9,7 +9,18 @@
   `classic-128` preset. Metrics: the Fréchet distance on the classifier's features to held-out
   digits (the score), the classes hit and the KL divergence of the class histogram to
   uniform (chapter 2's measures); its snapshots also keep D's verdicts on training and
-  held-out digits (`ganlib.snapshots.with_heldout_accuracy`), the overfitting signal.
+  held-out digits (`ganlib.snapshots.with_heldout_accuracy`), the overfitting signal. Its runs
+  use bf16 autocast where the hardware runs it natively (`ganlib.fast_bf16`), as chapter 2's.
+
+* `faces_testbed(train, heldout, reference, net)`: chapter 3's DCGAN on the AT&T faces, with
+  a D without BatchNorm (so that R1, a per-image gradient penalty, applies to every row).
+  Metric: KID on Inception features against `reference`, the features of real training
+  photos (`ganlib.evaluate.kid_score_fn`); no score during training (the features cost
+  seconds), so the best generator is the last. Snapshots keep D's verdicts on training and
+  held-out faces.
+
+`classify` puts an MNIST run in one of three words by a rule stated before the runs:
+"failed to train", "collapsed" or "trained" (`OUTCOMES`).
 
 Evaluation draws its noise from fixed seeds, so two generators are compared on the same z.
 """
@@ -19,11 +30,23 @@ import torch
 from .classifier import predict
 from .compare import Testbed
 from .data import grid2d, grid_centres, ring2d, ring_centres
+from .evaluate import kid_score_fn
 from .metrics import class_coverage, frechet_distance, toy_mode_coverage
-from .models import MLPDiscriminator, MLPGenerator, ToyDiscriminator, ToyGenerator
+from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
+                     ToyDiscriminator, ToyGenerator, weights_init)
 from .snapshots import default_snapshot, with_heldout_accuracy
+from .utils import fast_bf16
 
 TOY_STD = 0.03  # the mixtures' standard deviation (ring2d's and grid2d's default)
+OUTCOMES = ("trained", "collapsed", "failed to train")  # `classify`'s words
+# A Fréchet distance (chapter 2's classifier features) above this: the samples are not
+# digits the classifier can place. Pilot runs of chapter 5: the minimax loss's speckle, 450
+# and more; the non-saturating baseline's rough digits after 3,000 steps, about 220; chapter
+# 2's generator after 15,000 steps, 21
+FAILED_DISTANCE = 300.0
+# A class histogram further than this from uniform (KL, nats): collapsed. A generator that
+# drops 3 of the 10 classes and draws the others evenly is at log(10 / 7) = 0.36
+COLLAPSED_KL = 0.35
 
 
 def toy_testbed(kind="ring", n=20_000, device="cpu", batch_size=256, lr=1e-3, n_eval=2000,
@@ -47,14 +70,13 @@ def toy_testbed(kind="ring", n=20_000, device="cpu", batch_size=256, lr=1e-3, n_
     return Testbed(
         name=kind, data=data.to(device),
         make_g=lambda seed: ToyGenerator(nz=2, dim=2, hidden=hidden).to(device),
-        make_d=lambda seed, sn: ToyDiscriminator(dim=2, hidden=hidden,
-                                                 spectral_norm=sn).to(device),
+        make_d=lambda seed, **opts: ToyDiscriminator(dim=2, hidden=hidden, **opts).to(device),
         score=lambda G: evaluate(G, n=1000)["score"], evaluate=evaluate,
         batch_size=batch_size, lr=lr, n_fixed=1000)
 
 
 def mnist_testbed(train, test, clf, device="cpu", n_eval=1000, batch_size=64, lr=2e-4,
-                  nz=100, g_hidden=(128, 256, 512), d_hidden=(512, 256)):
+                  nz=100, g_hidden=(128, 256, 512), d_hidden=(512, 256), d_dropout=0.3):
     """The MNIST testbed: `train` and `test` are ImageData with labels, `clf` a trained
     `ganlib.classifier.Classifier` (its features score the samples)."""
     img_shape = tuple(train.images.shape[1:])
@@ -70,8 +92,43 @@ def mnist_testbed(train, test, clf, device="cpu", n_eval=1000, batch_size=64, lr
     return Testbed(
         name="mnist", data=train,
         make_g=lambda seed: MLPGenerator(nz=nz, hidden=g_hidden, img_shape=img_shape).to(device),
-        make_d=lambda seed, sn: MLPDiscriminator(img_shape=img_shape, hidden=d_hidden,
-                                                 spectral_norm=sn).to(device),
+        make_d=lambda seed, **opts: MLPDiscriminator(
+            img_shape=img_shape, hidden=d_hidden, **({"dropout": d_dropout} | opts)).to(device),
         score=lambda G: evaluate(G, n=min(500, n_ref))["distance"], evaluate=evaluate,
-        batch_size=batch_size, lr=lr,
+        batch_size=batch_size, lr=lr, amp=fast_bf16(device),
         snapshot_fn=with_heldout_accuracy(default_snapshot, test, train))
+
+
+def classify(ev):
+    """An MNIST run's outcome from `mnist_testbed`'s evaluate dict: "failed to train" when the
+    distance exceeds FAILED_DISTANCE, else "collapsed" when the class histogram's KL to uniform
+    exceeds COLLAPSED_KL, else "trained" (`OUTCOMES`)."""
+    if ev["distance"] > FAILED_DISTANCE:
+        return "failed to train"
+    return "collapsed" if ev["kl"] > COLLAPSED_KL else "trained"
+
+
+def faces_testbed(train, heldout, reference, net, n_kid, device="cpu", image_size=32, nz=100,
+                  ngf=32, ndf=32, batch_size=64, lr=2e-4, kid_seed=5):
+    """The face testbed: `train` and `heldout` are chapter 3's uint8 ImageData (1 channel),
+    `reference` (N, 2048) the Inception features of real training photos, `net` the Inception
+    network that made them (`ganlib.inception.load_inception`), `n_kid` samples scored per
+    evaluation. Every D is a `DCGANDiscriminator(batchnorm=False)`; both nets start from
+    `weights_init` (Radford et al. 2016)."""
+    nc = train.images.shape[1]
+    kid = kid_score_fn(reference, net, n=n_kid, seed=kid_seed)
+
+    def make_g(seed):
+        return DCGANGenerator(nz=nz, ngf=ngf, nc=nc, image_size=image_size).apply(
+            weights_init).to(device)
+
+    def make_d(seed, **opts):
+        return DCGANDiscriminator(ndf=ndf, nc=nc, image_size=image_size,
+                                  **({"batchnorm": False} | opts)).apply(weights_init).to(device)
+
+    return Testbed(
+        name="faces", data=train, make_g=make_g, make_d=make_d, score=None,
+        evaluate=lambda G: {k: v for k, v in kid(G).items() if not isinstance(v, str)},
+        batch_size=batch_size, lr=lr,
+        snapshot_fn=with_heldout_accuracy(default_snapshot, heldout.images, train.images,
+                                          n=min(256, len(heldout))))

@@ -39,7 +39,7 @@ from . import resume
 from .augment import make_augment, with_instance_noise
 from .bookkeeping import Bookkeeper
 from .checkpoint import plain
-from .config import FitConfig, check_config, total_steps  # noqa: F401
+from .config import FitConfig, check_config, lazy_r1, total_steps  # noqa: F401
 from .data import TensorBatches
 from .models import mixes_batch
 from .shapes import check_shapes
@@ -229,7 +229,7 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
         stats = train_step(Gc, Dc, opt_g, opt_d, reals, g_loss=cfg.g_loss,
                            label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
                            updates=cfg.updates, augment=augment_now, z=z,
-                           gp_weight=cfg.gp_weight, r1_weight=cfg.r1_weight)
+                           gp_weight=cfg.gp_weight, r1_weight=lazy_r1(cfg, run.step))
         if G_ema is not None:
             ema_update(G_ema, G, cfg.ema, run.step)
         run.step += 1

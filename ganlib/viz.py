@@ -203,3 +203,44 @@ def paired_frames(runs, titles, draw, n=11, dpi=80, panel=3.6):
         frames.append(figure_png(fig, dpi=dpi))
         percents.append(round(100 * frac))
     return frames, percents
+
+
+OUTCOME_MARKERS = {"trained": "o", "collapsed": "^", "failed to train": "x"}
+
+
+def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, xlabel=None):
+    """Every seed's number, one row per recipe: `values` {row: [number per seed]} (lower is
+    better), drawn as points with the rows' means as short bars, so a reader sees each run
+    rather than only mean ± sd. `outcomes` {row: [word per seed]} picks each point's marker
+    (OUTCOME_MARKERS: trained o, collapsed ^, failed to train x); `baseline` (a row) gets a
+    dotted line at its mean. log=True: a log x-axis."""
+    names = list(values)
+    for i, name in enumerate(names):
+        xs = [float(x) for x in values[name]]
+        words = (outcomes or {}).get(name, ["trained"] * len(xs))
+        for j, (x, word) in enumerate(zip(xs, words)):
+            y = i + (j - (len(xs) - 1) / 2) * 0.12  # seeds side by side within the row
+            ax.plot(x, y, OUTCOME_MARKERS.get(word, "o"), color=f"C{j}", ms=6, mfc="none"
+                    if word == "trained" else None)
+        mean = float(np.exp(np.mean(np.log(xs)))) if log else float(np.mean(xs))
+        ax.plot([mean, mean], [i - 0.3, i + 0.3], color="0.3", lw=1.5)
+    if baseline in values:
+        xs = [float(x) for x in values[baseline]]
+        ax.axvline(float(np.exp(np.mean(np.log(xs)))) if log else float(np.mean(xs)),
+                   color="0.5", ls=":", lw=1)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_ylim(len(names) - 0.5, -0.5)  # the first row on top
+    if log:
+        ax.set_xscale("log")
+    if outcomes:
+        from matplotlib.lines import Line2D
+        used = sorted({w for ws in outcomes.values() for w in ws}, key=list(OUTCOME_MARKERS).index)
+        ax.legend([Line2D([], [], ls="", marker=OUTCOME_MARKERS[w], color="0.3",
+                          mfc="none" if w == "trained" else None) for w in used], used,
+                  fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if xlabel:
+        ax.set_xlabel(xlabel + " (each seed a point, its colour the seed; bar: mean"
+                      + (", geometric" if log else "") + ")", fontsize=9)
+    return ax
