@@ -71,6 +71,9 @@ class FitConfig:
     # so `steps` counts G updates and an epoch has len(data) // n_critic steps
     n_critic: int = 1
     instance_noise: float = 0.0  # std of N(0, s^2) added to D's inputs, falling linearly to 0
+    # AC-GAN (Odena et al. 2017): weight of the class head's cross-entropy in both players'
+    # losses (the paper: 1); needs a conditional G and an ACGANMLPDiscriminator; 0: off
+    ac_weight: float = 0.0
 
 
 def check_config(cfg):
@@ -93,7 +96,7 @@ def check_config(cfg):
             raise ValueError(f"FitConfig.{name} must be a whole number >= 0, got {n!r}")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
-    for name in ("gp_weight", "r1_weight", "instance_noise"):
+    for name in ("gp_weight", "r1_weight", "instance_noise", "ac_weight"):
         if not getattr(cfg, name) >= 0:
             raise ValueError(f"FitConfig.{name} must be >= 0, got {getattr(cfg, name)!r}")
     if cfg.compile and (cfg.gp_weight or cfg.r1_weight):
