@@ -2,7 +2,9 @@
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 `torch.load(..., weights_only=True)`, which refuses to run pickled code from a file someone
-sent you. Models are stored as (kind, hparams, state_dict) and rebuilt by `models.build`.
+sent you. Models are stored as (kind, hparams, state_dict) and rebuilt by `models.build` from
+`MODELS`: ganlib.models' kinds and ganlib.conditional's, assembled here because conditional
+builds on models (so models cannot list conditional's classes without an import cycle).
 
 What ganlib writes, ganlib can read: `save_checkpoint` first turns the state into those plain
 types (`plain`: numpy scalars and arrays, paths, namedtuples and other mappings become
@@ -35,10 +37,14 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 
-from .models import build, kind_of
+from . import conditional, models
 from .utils import atomic_write
 
 # Leaves a weights_only load accepts (dicts, OrderedDicts, lists and tuples hold them).
+# Every kind a checkpoint may name, and the class that rebuilds it (the hparams carry the rest,
+# a conditional model's n_classes included).
+MODELS = {**models.MODELS, **conditional.MODELS}
+
 _LEAVES = (torch.Tensor, str, bytes, bool, int, float, complex, type(None), torch.dtype,
            torch.device)
 
@@ -180,6 +186,11 @@ def load_checkpoint(path, map_location="cpu", require=()):
     return ckpt
 
 
+def kind_of(model):
+    """`model`'s kind in `MODELS`; TypeError for a model this ganlib cannot rebuild."""
+    return models.kind_of(model, MODELS)
+
+
 def model_record(model):
     """What a checkpoint stores of a model: enough to rebuild it without its code's caller."""
     return {"kind": kind_of(model), "hparams": dict(model.hparams),
@@ -188,7 +199,7 @@ def model_record(model):
 
 def load_model(record, map_location="cpu"):
     """Rebuild a model from `model_record`'s output."""
-    model = build(record["kind"], **record["hparams"])
+    model = models.build(record["kind"], MODELS, **record["hparams"])
     model.load_state_dict(record["state"])
     return model.to(map_location)
 
@@ -197,7 +208,9 @@ def load_generator(path, map_location="cpu"):
     """The generator stored in the checkpoint at `path`, in eval mode.
 
     It has `nz` and `sample(n, seed=None)`, which returns n images (n, C, H, W) in [-1, 1]
-    (or (n, dim) points for the toy generator). Raises FileNotFoundError or CheckpointError
-    (see `load_checkpoint`), and ValueError for a model kind this ganlib does not know."""
+    (or (n, dim) points for the toy generator); a conditional generator's (ganlib.conditional)
+    is `sample(n, y=None, seed=None)`, and it has `n_classes`. Raises FileNotFoundError or
+    CheckpointError (see `load_checkpoint`), and ValueError for a model kind this ganlib does
+    not know."""
     ckpt = load_checkpoint(path, map_location, require=("generator",))
     return load_model(ckpt["generator"], map_location).eval()

@@ -1,6 +1,6 @@
 """Conditional generators and discriminators, G(z, y) and D(x, y), for class labels y.
 
-Three ways to tell the networks which class to draw or judge, all fully connected here:
+Three ways to tell the networks which class to draw or judge, as fully connected models:
 
 * **concatenation** (Mirza & Osindero 2014, "Conditional Generative Adversarial Nets",
   arXiv:1411.1784): a learned embedding of y is appended to G's noise and to D's flattened
@@ -14,21 +14,36 @@ Three ways to tell the networks which class to draw or judge, all fully connecte
   real or fake, and both players also minimise that head's cross-entropy
   (`ACGANMLPDiscriminator.forward_with_classes`).
 
-Every generator here is a `ConditionalMLPGenerator` (the embedding is concatenated to z). Its
-`sample(n, y=None, seed=None)` draws exactly n / n_classes images of every class when y is not
-given (class balance by construction), and refuses labels outside its classes with a clear
-error, as every model here does (`check_labels`).
+A convolutional pair follows the same recipes on `ganlib.models`' DCGAN (Radford, Metz &
+Chintala 2016, arXiv:1511.06434): `ConditionalDCGANGenerator` concatenates the label's
+embedding to z before the DCGAN generator, and `ProjectionDCGANDiscriminator` projects the
+label onto the DCGAN discriminator's last features.
 
-Status: the models and their checks. Passing labels through `ganlib.fit` (batches of (x, y))
-and rebuilding these from checkpoints are the next step; until then they are trained by hand.
+Every generator here concatenates an embedding of y to z. Its `sample(n, y=None, seed=None)`
+draws exactly n / n_classes images of every class when y is not given (class balance by
+construction), and so does G(z) without labels (classes 0, 1, ..., as `balanced_labels`), which
+is what lets fit's snapshots and a score_fn written for unconditional generators
+(`G(fixed_noise)`, `G.sample(n)`) show a conditional one. Every model here refuses labels
+outside its classes with an error naming the allowed range (`check_labels`).
+
+Status: trained by the one `ganlib.fit`. Given a conditional G (its hparams name n_classes)
+and labelled data (an `ImageData` with labels, or batches of (x, y)), fit calls G(z, y) and
+D(x, y), the fakes of a step drawn for the labels of its real batch (`ganlib.train`);
+`FitConfig.ac_weight` adds AC-GAN's class cross-entropy to both players' losses
+(`ganlib.losses.ac_loss`). Checkpoints store these models by kind and hparams, n_classes
+included (`MODELS`, which `ganlib.checkpoint` adds to `ganlib.models.MODELS`), so
+`ganlib.load_generator(path)` rebuilds a conditional G and resume compares the classes. Not yet:
+conditional training under torchrun, and the snapshot functions that judge G's samples with D
+(`ganlib.snapshots.with_heldout_accuracy`, `with_g_grad_norm`), which call D without labels.
 """
 
 import math
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .models import Generator, _mlp, _spectral
+from .models import DCGANDiscriminator, DCGANGenerator, Generator, _d_hparams, _mlp, _spectral
 
 
 def check_labels(y, n_classes, batch=None):
@@ -57,7 +72,73 @@ def balanced_labels(n, n_classes):
     return torch.arange(n) % n_classes
 
 
-class ConditionalMLPGenerator(Generator):
+def is_conditional(model):
+    """Whether `model` takes class labels, G(z, y) or D(x, y): its hparams name n_classes."""
+    return "n_classes" in getattr(model, "hparams", {})
+
+
+def check_pair(G, D, y, ac_weight=0.0):
+    """Check, before training, that G, D and the data's labels go together: `y` is the first
+    batch's labels (B,), or None for unlabelled data; `ac_weight` is FitConfig's. Raises
+    ValueError saying what to change: labels for an unconditional G or none for a conditional
+    one, a conditional D with an unconditional G or the reverse, other n_classes, labels
+    outside [0, n_classes) (`check_labels`), an AC-GAN D without ac_weight or the reverse."""
+    g, d = is_conditional(G), is_conditional(D)
+    has_head = hasattr(D, "forward_with_classes")
+    if not g:
+        if d:
+            raise ValueError(f"D ({type(D).__name__}) takes class labels but G does not: "
+                             f"train a conditional G with it (ConditionalMLPGenerator, "
+                             f"ConditionalDCGANGenerator), or use an unconditional D")
+        if y is not None:
+            raise ValueError("the batches carry labels, (x, y), but G is unconditional: give "
+                             "batches of images alone, or train a conditional G")
+        if ac_weight:
+            raise ValueError("FitConfig.ac_weight weighs the class head of an AC-GAN D, "
+                             "which needs a conditional G and an ACGANMLPDiscriminator")
+        return
+    n = G.hparams["n_classes"]
+    if y is None:
+        raise ValueError(f"G is conditional ({n} classes): it needs labelled data, an "
+                         f"ImageData with labels or batches of (x, y)")
+    if not d:
+        raise ValueError(f"G is conditional ({n} classes) but D ({type(D).__name__}) takes no "
+                         f"labels: use a conditional D (ConcatMLPDiscriminator, "
+                         f"ProjectionMLPDiscriminator, ProjectionDCGANDiscriminator or "
+                         f"ACGANMLPDiscriminator)")
+    if D.hparams["n_classes"] != n:
+        raise ValueError(f"G has {n} classes, D {D.hparams['n_classes']}: build both with "
+                         f"the data's number of classes")
+    check_labels(y, n)
+    if has_head and not ac_weight:
+        raise ValueError("an AC-GAN D never sees the labels: only its class head, weighted by "
+                         "FitConfig.ac_weight, tells G which class to draw; set "
+                         "ac_weight=1.0 (Odena et al. 2017)")
+    if ac_weight and not has_head:
+        raise ValueError(f"FitConfig.ac_weight={ac_weight!r} weighs AC-GAN's class head, which "
+                         f"{type(D).__name__} does not have: use ACGANMLPDiscriminator, or "
+                         f"ac_weight=0")
+
+
+class ConditionalGenerator(Generator):
+    """Base class of G(z, y): `n_classes`, balanced labels when none are given, `sample`."""
+
+    n_classes: int
+
+    def _labels(self, y, z):
+        """`y` checked and on z's device; None: `balanced_labels` for the batch of z."""
+        y = balanced_labels(len(z), self.n_classes) if y is None else y
+        return check_labels(y, self.n_classes, batch=len(z)).to(z.device)
+
+    def sample(self, n, y=None, seed=None):
+        """`n` images of classes `y` ((n,) labels; None: every class equally often, see
+        `balanced_labels`), from fresh noise seeded by `seed`, in eval mode."""
+        y = balanced_labels(n, self.n_classes) if y is None else check_labels(
+            y, self.n_classes, batch=n)
+        return self._draw(n, seed, y)
+
+
+class ConditionalMLPGenerator(ConditionalGenerator):
     """(z (B, nz), y (B,)) -> images (B, C, H, W) in [-1, 1]: the MLP generator of chapter 2
     with an `embed_dim` embedding of y concatenated to z (Mirza & Osindero 2014)."""
 
@@ -70,17 +151,9 @@ class ConditionalMLPGenerator(Generator):
         self.embed = nn.Embedding(n_classes, embed_dim)  # (B,) -> (B, embed_dim)
         self.net = _mlp([nz + embed_dim, *hidden, math.prod(img_shape)], act)
 
-    def forward(self, z, y):
-        y = check_labels(y, self.n_classes, batch=len(z)).to(z.device)
-        h = torch.cat([z, self.embed(y).to(z.dtype)], 1)  # (B, nz + embed_dim)
+    def forward(self, z, y=None):
+        h = torch.cat([z, self.embed(self._labels(y, z)).to(z.dtype)], 1)  # (B, nz + embed_dim)
         return torch.tanh(self.net(h)).view(-1, *self.img_shape)  # (B, C, H, W)
-
-    def sample(self, n, y=None, seed=None):
-        """`n` images of classes `y` ((n,) labels; None: every class equally often, see
-        `balanced_labels`), from fresh noise seeded by `seed`, in eval mode."""
-        y = balanced_labels(n, self.n_classes) if y is None else check_labels(
-            y, self.n_classes, batch=n)
-        return self._draw(n, seed, y)
 
 
 class ConcatMLPDiscriminator(nn.Module):
@@ -171,3 +244,60 @@ class ACGANMLPDiscriminator(_FeatureDiscriminator):
         if y is not None:
             check_labels(y, self.n_classes, batch=len(x))
         return self.forward_with_classes(x)[0]
+
+
+class ConditionalDCGANGenerator(ConditionalGenerator):
+    """(z (B, nz), y (B,)) -> images (B, nc, S, S) in [-1, 1], S in {32, 64, 128}: a
+    `DCGANGenerator` (Radford et al. 2016) whose input is z with an `embed_dim` embedding of y
+    concatenated (Mirza & Osindero 2014). Shapes for S = 64."""
+
+    def __init__(self, nz=100, n_classes=10, ngf=64, nc=3, image_size=64, embed_dim=10):
+        super().__init__()
+        self.hparams = dict(nz=nz, n_classes=n_classes, ngf=ngf, nc=nc, image_size=image_size,
+                            embed_dim=embed_dim)
+        self.nz, self.n_classes = nz, n_classes
+        self.embed = nn.Embedding(n_classes, embed_dim)  # (B,) -> (B, embed_dim)
+        # (B, nz + embed_dim) -> (B, ngf*8, 4, 4) -> ... -> (B, nc, 64, 64)
+        self.body = DCGANGenerator(nz + embed_dim, ngf, nc, image_size)
+
+    def forward(self, z, y=None):
+        h = torch.cat([z, self.embed(self._labels(y, z)).to(z.dtype)], 1)  # (B, nz + embed_dim)
+        return self.body(h)  # (B, nc, S, S)
+
+
+class ProjectionDCGANDiscriminator(nn.Module):
+    """(images (B, nc, S, S), y (B,)) -> logits (B,) = psi(phi(x)) + <embed(y), sum phi(x)>:
+    the projection discriminator (Miyato & Koyama 2018, eq. 3) over a `DCGANDiscriminator`
+    (Radford et al. 2016). phi is the DCGAN D's convolutional body, psi its last 4x4 conv (the
+    unconditional logit), and the label's (n_classes, ndf * S/8) embedding meets phi's features
+    summed over the 4x4 positions (the paper's global sum pooling). spectral_norm and
+    batchnorm as for the DCGAN D; the embedding is spectral-normalised with the rest, as in
+    the paper, and starts Xavier-uniform, as in the authors' code. Shapes for S = 64."""
+
+    def __init__(self, n_classes=10, ndf=64, nc=3, image_size=64, spectral_norm=False,
+                 batchnorm=True):
+        super().__init__()
+        self.hparams = _d_hparams(spectral_norm, False, batchnorm, n_classes=n_classes, ndf=ndf,
+                                  nc=nc, image_size=image_size)
+        self.n_classes = n_classes
+        *body, last = DCGANDiscriminator(ndf, nc, image_size, spectral_norm, batchnorm).net
+        self.phi = nn.Sequential(*body)  # (B, nc, 64, 64) -> (B, ndf*8, 4, 4)
+        self.psi = last  # (B, ndf*8, 4, 4) -> (B, 1, 1, 1)
+        self.embed = nn.Embedding(n_classes, last.in_channels)  # (B,) -> (B, ndf*8)
+        nn.init.xavier_uniform_(self.embed.weight)
+        if spectral_norm:
+            _spectral_norm(self.embed)
+
+    def forward(self, x, y):
+        y = check_labels(y, self.n_classes, batch=len(x)).to(x.device)
+        h = self.phi(x)  # (B, ndf*8, 4, 4)
+        pooled = h.sum((2, 3))  # (B, ndf*8)
+        return self.psi(h).flatten() + (self.embed(y).to(pooled.dtype) * pooled).sum(1)  # (B,)
+
+
+# The kinds a checkpoint may name (`ganlib.checkpoint.MODELS` adds them to ganlib.models').
+MODELS = {
+    "cond_mlp_g": ConditionalMLPGenerator, "concat_mlp_d": ConcatMLPDiscriminator,
+    "projection_mlp_d": ProjectionMLPDiscriminator, "acgan_mlp_d": ACGANMLPDiscriminator,
+    "cond_dcgan_g": ConditionalDCGANGenerator, "projection_dcgan_d": ProjectionDCGANDiscriminator,
+}

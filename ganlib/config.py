@@ -74,6 +74,9 @@ class FitConfig:
     # so `steps` counts G updates and an epoch has len(data) // n_critic steps
     n_critic: int = 1
     instance_noise: float = 0.0  # std of N(0, s^2) added to D's inputs, falling linearly to 0
+    # AC-GAN (Odena et al. 2017): weight of the class head's cross-entropy in both players'
+    # losses (the paper: 1); needs a conditional G and an ACGANMLPDiscriminator; 0: off
+    ac_weight: float = 0.0
 
 
 def check_config(cfg):
@@ -85,7 +88,8 @@ def check_config(cfg):
     if (cfg.epochs is None) == (cfg.steps is None):
         raise ValueError("give exactly one of FitConfig.epochs and FitConfig.steps, e.g. "
                          "FitConfig(epochs=5) or FitConfig(steps=1000)")
-    for name in ("epochs", "steps", "batch_size", "n_critic", "r1_every"):  # True is an int; 0.5 no count
+    # whole numbers >= 1 (True is an int, 0.5 no count)
+    for name in ("epochs", "steps", "batch_size", "n_critic", "r1_every"):
         n = getattr(cfg, name)
         if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral)
                               or n < 1):
@@ -96,7 +100,7 @@ def check_config(cfg):
             raise ValueError(f"FitConfig.{name} must be a whole number >= 0, got {n!r}")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
-    for name in ("gp_weight", "r1_weight", "instance_noise"):
+    for name in ("gp_weight", "r1_weight", "instance_noise", "ac_weight"):
         if not getattr(cfg, name) >= 0:
             raise ValueError(f"FitConfig.{name} must be >= 0, got {getattr(cfg, name)!r}")
     if cfg.compile and (cfg.gp_weight or cfg.r1_weight):

@@ -334,9 +334,12 @@ class TensorBatches:
     is a pure function of (seed, e, k): resuming at any step replays the exact same batches,
     and no RNG state needs saving. The tensor moves to `device` if it fits in half of the free
     memory there; otherwise it stays in pinned host memory and each batch is copied over.
+
+    labels: None, or (N,) integer class labels of the N items (an ImageData's `labels`): the
+    batches are then pairs (x, y), y the labels of x's items, drawn in the same order.
     """
 
-    def __init__(self, data, batch_size, device="cpu", seed=0, drop_last=True):
+    def __init__(self, data, batch_size, device="cpu", seed=0, drop_last=True, labels=None):
         data = data.images if isinstance(data, ImageData) else data
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
@@ -350,6 +353,9 @@ class TensorBatches:
             nbytes = data.element_size() * data.nelement()
             data = data.to(device) if nbytes < free // 2 else data.pin_memory()
         self.data = data
+        if labels is not None and len(labels) != len(data):
+            raise ValueError(f"{len(labels)} labels for {len(data)} items: give one per item")
+        self.labels = None if labels is None else torch.as_tensor(labels).to(data.device)
 
     def __len__(self):
         n = len(self.data)
@@ -358,11 +364,15 @@ class TensorBatches:
     def epoch(self, e, start=0):
         """Yield the batches of epoch `e` from batch index `start` on: float tensors
         (batch_size, ...) (the data's per-item shape; the last batch may be smaller unless
-        drop_last) in [-1, 1], on this object's device. Epoch e's order is a permutation
+        drop_last) in [-1, 1], on this object's device; with labels, pairs of such a tensor and
+        its items' labels (batch_size,). Epoch e's order is a permutation
         seeded by seed + e, so any epoch can be replayed from any batch (resume)."""
         gen = torch.Generator().manual_seed(self.seed + e)
         perm = torch.randperm(len(self.data), generator=gen).to(self.data.device)
         for k in range(start, len(self)):
             idx = perm[k * self.batch_size:(k + 1) * self.batch_size]
             batch = self.data[idx].to(self.device, non_blocking=True)
-            yield to_unit_range(batch)
+            if self.labels is None:
+                yield to_unit_range(batch)
+            else:
+                yield to_unit_range(batch), self.labels[idx].to(self.device, non_blocking=True)

@@ -25,6 +25,12 @@ Two other games read D's output as a score, not the logit of a probability:
   (weight clipping in the paper; a gradient penalty or spectral normalisation here, see
   `ganlib.penalties` and `ganlib.models`); G minimises -E l(G(z)).
 
+AC-GAN (Odena, Olah & Shlens 2017, arXiv:1610.09585, eqs. 1-2) adds a class term to any game:
+D's second head classifies every image, and with L_C = E log P(C = c | X_real) +
+E log P(C = c | X_fake), D maximises L_S + L_C and G maximises L_C - L_S. As losses to
+minimise: D's loss gains `ac_loss` on the reals plus `ac_loss` on the fakes, G's loss gains
+`ac_loss` on the fakes (`ganlib.steps`, weighted by `FitConfig.ac_weight`).
+
 `LOSSES` pairs each generator loss with its discriminator loss; `loss_pair(name)` picks one
 (`FitConfig.g_loss` names it). The non-saturating and minimax generators play against the
 same D, the one of `d_loss`.
@@ -85,6 +91,13 @@ def g_loss_wasserstein(fake_logits):
     """-E l(G(z)): the part of the critic's estimate that G can move.
     fake_logits (B,) -> 0-d tensor (a batch mean)."""
     return -fake_logits.mean()
+
+
+def ac_loss(class_logits, labels):
+    """-E log P(C = y | x): the cross-entropy of AC-GAN's class head, log(n_classes) when all
+    its logits are equal. class_logits (B, n_classes), labels (B,) -> 0-d tensor (a batch
+    mean)."""
+    return F.cross_entropy(class_logits.float(), labels)
 
 
 # name -> (D's loss, G's loss). d_loss alone takes label_smoothing (a cross-entropy target).

@@ -348,6 +348,8 @@ def weights_init(m):
 
 
 # The kinds a checkpoint may name. A checkpoint stores (kind, hparams), never code.
+# `ganlib.checkpoint.MODELS` adds ganlib.conditional's kinds (that module builds on this one,
+# so this one cannot import it).
 MODELS = {
     "toy_g": ToyGenerator, "toy_d": ToyDiscriminator,
     "mlp_g": MLPGenerator, "mlp_d": MLPDiscriminator,
@@ -355,16 +357,18 @@ MODELS = {
 }
 
 
-def kind_of(model):
-    """The `MODELS` key of `model` (the inverse of `build`)."""
-    for kind, cls in MODELS.items():
+def kind_of(model, registry=None):
+    """The key of `model`'s class in `registry` (default `MODELS`): the inverse of `build`."""
+    registry = MODELS if registry is None else registry
+    for kind, cls in registry.items():
         if type(model) is cls:
             return kind
-    raise TypeError(f"{type(model).__name__} is not a ganlib model; known: {sorted(MODELS)}")
+    raise TypeError(f"{type(model).__name__} is not a ganlib model; known: {sorted(registry)}")
 
 
-def build(kind, **hparams):
-    """Rebuild a model from a `MODELS` kind and its `hparams`."""
-    if kind not in MODELS:
-        raise ValueError(f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
-    return MODELS[kind](**hparams)
+def build(kind, registry=None, /, **hparams):
+    """Rebuild a model from its kind in `registry` (default `MODELS`) and its `hparams`."""
+    registry = MODELS if registry is None else registry
+    if kind not in registry:
+        raise ValueError(f"unknown model kind {kind!r}; known: {sorted(registry)}")
+    return registry[kind](**hparams)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_checkpoint, model_record
+from .checkpoint import kind_of, load_checkpoint, model_record
 from .steps import match_param_layouts
 
 # FitConfig fields a resumed run may change: they change how a run is watched, saved or sped
@@ -147,15 +147,23 @@ def _optimizer_setting(group, name):
     return group.get(name, _UNSET)
 
 
+def _kind(model):
+    try:
+        return kind_of(model)
+    except TypeError:  # not a ganlib model: its class name, which no saved kind equals
+        return type(model).__name__
+
+
 def resume_differences(ckpt, cfg, G, D, opt_g, opt_d, meta, ran=None):
     """The settings that differ between the run saved in `ckpt` and this one, as lines
-    'what: saved -> this run': the models' hyperparameters, FitConfig's fields outside
-    RESUME_FREE, each optimizer's settings, what ran (`ran_record`: the resolved autocast,
-    the batches) and the caller's `meta` (data source, folder...)."""
+    'what: saved -> this run': the models' kinds and hyperparameters (a conditional model's
+    n_classes among them), FitConfig's fields outside RESUME_FREE, each optimizer's settings,
+    what ran (`ran_record`: the resolved autocast, the batches) and the caller's `meta` (data
+    source, folder...)."""
     raw = ckpt.get("generator_raw", ckpt["generator"])
-    pairs = [(name, rec["hparams"], dict(model.hparams))
-             for name, rec, model in (("generator", raw, G),
-                                      ("discriminator", ckpt["discriminator"], D))]
+    records = (("generator", raw, G), ("discriminator", ckpt["discriminator"], D))
+    pairs = [(f"{name}'s kind", rec["kind"], _kind(model)) for name, rec, model in records]
+    pairs += [(name, rec["hparams"], dict(model.hparams)) for name, rec, model in records]
     saved = ckpt.get("config") or {}
     pairs += [(f"FitConfig.{f.name}", saved.get(f.name, f.default), getattr(cfg, f.name))
               for f in fields(cfg) if f.name not in RESUME_FREE]  # older: the default

@@ -69,7 +69,7 @@ def _first_param(model):
     return (p.device, p.dtype) if p is not None else (torch.device("cpu"), torch.float32)
 
 
-def check_shapes(G, D, real):
+def check_shapes(G, D, real, y=None):
     """Check, before training, that G makes items of the data's shape and that D gives one
     logit per data item; raise ValueError saying what to change if not.
 
@@ -87,7 +87,10 @@ def check_shapes(G, D, real):
     the data to 32×32"; "D gives 25 logits per item of the data (3×64×64), not one (...):
     it was built for 3×32×32 (image_size=32, nc=3): ..."; "D cannot take the data
     (3×32×32): it was built for 3×64×64 (...): ...", chained from D's own error. For the
-    MLP pair the advice is img_shape=..., for the toys dim=...."""
+    MLP pair the advice is img_shape=..., for the toys dim=....
+
+    y: the batch's class labels (B,) for a conditional pair (`ganlib.conditional`), which then
+    run as G(z, y[:2]) and D(x, y[:2])."""
     if not isinstance(real, torch.Tensor) or real.dim() < 2 or len(real) == 0:
         raise ValueError(f"check_shapes needs one batch of data, a tensor (B, ...) with B >= 1, "
                          f"got {type(real).__name__} of shape "
@@ -99,16 +102,19 @@ def check_shapes(G, D, real):
     try:
         with torch.no_grad():
             device, dtype = _first_param(G)
-            z = torch.randn(2, G.nz, generator=torch.Generator().manual_seed(0))
-            made = tuple(G(z.to(device, dtype)).shape[1:])
+            labels = () if y is None else (y[:2].to(device),)  # a conditional pair's
+            z = torch.randn(2 if y is None else len(labels[0]), G.nz,
+                            generator=torch.Generator().manual_seed(0))
+            made = tuple(G(z.to(device, dtype), *labels).shape[1:])
             if made != data:
                 raise ValueError(f"the data is {_shape_text(data)}, G makes "
                                  f"{_shape_text(made)}: {_advice(G, data)}")
             device, dtype = _first_param(D)
             m = next((mod.m for mod in D.modules() if isinstance(mod, Pack)), 1)  # PacGAN
             x = real[:2 * m].to(device, dtype if dtype.is_floating_point else torch.float32)
+            labels = () if y is None else (y[:2 * m].to(device),)  # on D's device
             try:
-                logits = D(x)
+                logits = D(x, *labels)
             except (RuntimeError, ValueError, IndexError) as e:
                 raise ValueError(f"D cannot take the data ({_shape_text(data)}): "
                                  f"{_d_built_for(D)}{_advice(D, data)}") from e

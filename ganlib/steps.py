@@ -29,6 +29,14 @@ Options for Chapter 5's fixes, all off by default (and then the step is the one 
 * n_critic > 1 D updates per G update (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1):
   `real` is then a list of n_critic batches, one per D update, each against fresh fakes; the
   last fake batch is also G's, so k = 1 is exactly the step above.
+
+Labels, for a conditional pair (`ganlib.conditional`): `y`, the real batch's labels, makes the
+step call G(z, y) and D(x, y); the fakes are drawn for the labels of the real batch they are
+judged against (`ganlib.train` says why). `ac_weight` > 0, with an AC-GAN D
+(`forward_with_classes`), adds its class head's cross-entropy (`ganlib.losses.ac_loss`) to
+both players' losses, composed like the penalties: D's loss gains ac_weight * (CE on the reals
++ CE on the fakes), G's ac_weight * CE on the fakes (Odena et al. 2017, arXiv:1610.09585).
+Without labels every call is the unconditional one above, operation for operation.
 """
 
 import contextlib
@@ -37,7 +45,7 @@ import functools
 import torch
 from torch import nn
 
-from .losses import d_loss, loss_pair
+from .losses import ac_loss, d_loss, loss_pair
 from .models import mixes_batch
 from .penalties import gradient_penalty, r1_penalty
 
@@ -86,8 +94,18 @@ def _autocast(device, amp_dtype):
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
 
+def _judge(D, x, y=None, classes=False):
+    """D's logits (B,) on x as float32, D(x), or D(x, y) with labels y (a conditional D); and
+    with `classes`, AC-GAN's class logits (B, n_classes) from `forward_with_classes`, else
+    None."""
+    if classes:
+        logits, class_logits = D.forward_with_classes(x)
+        return logits.float(), class_logits.float()
+    return (D(x) if y is None else D(x, y)).float(), None
+
+
 def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=None,
-           augment=None, loss_fn=d_loss, gp_weight=0.0, r1_weight=0.0):
+           augment=None, loss_fn=d_loss, gp_weight=0.0, r1_weight=0.0, y=None, ac_weight=0.0):
     """One discriminator update on `real` and `fake`, each (B, ...) (images (B, C, H, W) or
     points (B, dim)). `fake` must be detached: this step never touches G.
     `augment` (x -> x'), if given, transforms real and fake alike before D sees them.
@@ -95,48 +113,65 @@ def d_step(D, opt_d, real, fake, *, label_smoothing=0.0, amp_dtype=None, joint=N
     label_smoothing is d_loss's only). D's loss gains gp_weight * gradient_penalty +
     r1_weight / 2 * r1_penalty, both on the images D sees (`ganlib.penalties`); they assume a
     D without BatchNorm (`fit` refuses the combination).
+    y: labels (B,) of the reals, and of the fakes, which were drawn for them: D is then called
+    as D(x, y). ac_weight: AC-GAN's class cross-entropy on reals and fakes, weighted, joins
+    D's loss (D needs `forward_with_classes`, and y).
 
     Returns (loss 0-d, real_logits (B,), fake_logits (B,)), detached; the loss without the
-    penalties."""
+    penalties and the class term."""
     joint = not mixes_batch(D) if joint is None else joint
+    _check_ac(D, y, ac_weight)
     if augment is not None:
         real, fake = augment(real), augment(fake)
     if r1_weight:  # R1 is D's gradient at the reals: autograd must track them from here
         real = real.detach().requires_grad_(True)
     with _autocast(real.device, amp_dtype):
         if joint:
-            logits = D(torch.cat([real, fake])).float()  # (2B,)
+            both = None if y is None else torch.cat([y, y])
+            logits, classes = _judge(D, torch.cat([real, fake]), both, bool(ac_weight))  # (2B,)
             real_logits, fake_logits = logits[:len(real)], logits[len(real):]
         else:
-            real_logits, fake_logits = D(real).float(), D(fake).float()  # (B,), (B,)
+            real_logits, real_classes = _judge(D, real, y, bool(ac_weight))  # (B,)
+            fake_logits, fake_classes = _judge(D, fake, y, bool(ac_weight))  # (B,)
+            classes = torch.cat([real_classes, fake_classes]) if ac_weight else None
         loss = (loss_fn(real_logits, fake_logits, label_smoothing) if label_smoothing
                 else loss_fn(real_logits, fake_logits))
         total = loss
         if r1_weight:
             total = total + r1_weight / 2 * r1_penalty(real_logits, real)
         if gp_weight:
-            total = total + gp_weight * gradient_penalty(D, real, fake)
+            total = total + gp_weight * gradient_penalty(
+                D if y is None else (lambda x: D(x, y)), real, fake)
+        if ac_weight:  # classes (2B, n_classes): the reals', then the fakes'
+            total = total + ac_weight * (ac_loss(classes[:len(real)], y)
+                                         + ac_loss(classes[len(real):], y))
     opt_d.zero_grad(set_to_none=True)
     total.backward()
     opt_d.step()
     return loss.detach(), real_logits.detach(), fake_logits.detach()
 
 
-def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
+def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None, y=None, ac_weight=0.0):
     """One generator update through a frozen D. `fake` = G(z) (B, ...), still attached to G's
     graph. `augment`, if given, transforms fake before D, and G's gradient flows back through
-    it. loss_fn(fake_logits (B,)) -> 0-d loss (`ganlib.losses`).
+    it. loss_fn(fake_logits (B,)) -> 0-d loss (`ganlib.losses`). y: the labels (B,) the fakes
+    were drawn for (D is then called as D(x, y)); ac_weight: AC-GAN's class cross-entropy on
+    the fakes, weighted, joins G's loss (D needs `forward_with_classes`).
 
-    Returns (loss 0-d, fake_logits (B,)), detached; D's parameters, their gradients and their
-    requires_grad flags are as they were (a layer the caller froze stays frozen)."""
+    Returns (loss 0-d, fake_logits (B,)), detached, the loss without the class term; D's
+    parameters, their gradients and their requires_grad flags are as they were (a layer the
+    caller froze stays frozen)."""
+    _check_ac(D, y, ac_weight)
     flags = [p.requires_grad for p in D.parameters()]
     requires_grad(D, False)
     try:
         with _autocast(fake.device, amp_dtype):
-            logits = D(fake if augment is None else augment(fake)).float()  # (B,)
+            logits, classes = _judge(D, fake if augment is None else augment(fake), y,
+                                     bool(ac_weight))  # (B,), (B, n_classes) or None
             loss = loss_fn(logits)
+            total = loss + ac_weight * ac_loss(classes, y) if ac_weight else loss
         opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         opt_g.step()
     finally:
         for p, flag in zip(D.parameters(), flags):
@@ -144,11 +179,18 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None):
     return loss.detach(), logits.detach()
 
 
-def _fake(G, real, z, amp_dtype, grad):
-    """G(z) for a batch like `real` (z None: fresh noise), in real's memory layout."""
+def _check_ac(D, y, ac_weight):
+    if ac_weight and (y is None or not hasattr(D, "forward_with_classes")):
+        raise ValueError("ac_weight weighs the class head of an AC-GAN D: it needs labels y "
+                         "and a D with forward_with_classes (ACGANMLPDiscriminator)")
+
+
+def _fake(G, real, z, amp_dtype, grad, y=None):
+    """G(z) for a batch like `real` (z None: fresh noise), or G(z, y) given labels y, in
+    real's memory layout."""
     z = torch.randn(real.shape[0], G.nz, device=real.device) if z is None else z
     with _autocast(real.device, amp_dtype), torch.set_grad_enabled(grad):
-        fake = G(z)
+        fake = G(z) if y is None else G(z, y)
     if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
         fake = fake.contiguous(memory_format=torch.channels_last)
     return fake
@@ -156,7 +198,7 @@ def _fake(G, real, z, amp_dtype, grad):
 
 def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smoothing=0.0,
                amp_dtype=None, updates="both", augment=None, z=None, gp_weight=0.0,
-               r1_weight=0.0):
+               r1_weight=0.0, y=None, ac_weight=0.0):
     """One D update, then one G update, on the batch `real` (B, ...) in [-1, 1].
 
     real: a batch, or a list of n_critic batches: one D update on each, then one G update.
@@ -165,7 +207,10 @@ def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smooth
     (the other is only evaluated), to watch what each update does on its own. augment,
     gp_weight, r1_weight: see `d_step` and `g_step`; the evaluated player's numbers are on
     augmented inputs too, so they mean the same thing. z: G's noise (B, nz) for the last D
-    update and the G update, or a list of one per D update; None draws it here.
+    update and the G update, or a list of one per D update; None draws it here. y: the labels
+    (B,) of `real` (a list, one per batch, when `real` is a list) for a conditional pair: each
+    batch's fakes are drawn for its labels, G(z, y), and D sees D(x, y). ac_weight: see
+    `d_step` and `g_step`.
 
     Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x),
     d_fake = mean D(G(z)) before the (last) D update, d_fake_after = the same after it.
@@ -179,28 +224,33 @@ def train_step(G, D, opt_g, opt_d, real, *, g_loss="nonsaturating", label_smooth
             raise ValueError(f"label_smoothing needs the cross-entropy D loss, not {g_loss!r}'s")
         d_loss_fn = functools.partial(d_loss, label_smoothing=label_smoothing)
     d_kw = dict(loss_fn=d_loss_fn, amp_dtype=amp_dtype, augment=augment, gp_weight=gp_weight,
-                r1_weight=r1_weight)
+                r1_weight=r1_weight, ac_weight=ac_weight)
     reals = list(real) if isinstance(real, (list, tuple)) else [real]
     zs = list(z) if isinstance(z, (list, tuple)) else [None] * (len(reals) - 1) + [z]
+    ys = (list(y) if isinstance(y, (list, tuple)) else [y]) if y is not None else [None] * len(
+        reals)
+    if len(ys) != len(reals):
+        raise ValueError(f"{len(ys)} batches of labels for {len(reals)} batches of images")
     if updates != "g":  # n_critic > 1: the extra D updates, each on its batch, fresh fakes
-        for real_k, z_k in zip(reals[:-1], zs[:-1]):
-            d_step(D, opt_d, real_k, _fake(G, real_k, z_k, amp_dtype, grad=False), **d_kw)
-    real = reals[-1]
-    fake = _fake(G, real, zs[-1], amp_dtype, grad=updates != "d")
+        for real_k, z_k, y_k in zip(reals[:-1], zs[:-1], ys[:-1]):
+            d_step(D, opt_d, real_k, _fake(G, real_k, z_k, amp_dtype, grad=False, y=y_k),
+                   y=y_k, **d_kw)
+    real, y = reals[-1], ys[-1]
+    fake = _fake(G, real, zs[-1], amp_dtype, grad=updates != "d", y=y)
     seen = (lambda x: x) if augment is None else augment  # what D sees of an image
     if updates == "g":
         with torch.no_grad(), _autocast(real.device, amp_dtype):
-            real_logits, fake_logits = D(seen(real)).float(), D(seen(fake)).float()
+            real_logits, fake_logits = _judge(D, seen(real), y)[0], _judge(D, seen(fake), y)[0]
         loss_d = d_loss_fn(real_logits, fake_logits)
     else:
-        loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(), **d_kw)
+        loss_d, real_logits, fake_logits = d_step(D, opt_d, real, fake.detach(), y=y, **d_kw)
     if updates == "d":
         with torch.no_grad(), _autocast(real.device, amp_dtype):
-            fake_logits_after = D(seen(fake)).float()
+            fake_logits_after = _judge(D, seen(fake), y)[0]
         loss_g = loss_fn(fake_logits_after)
     else:
         loss_g, fake_logits_after = g_step(D, opt_g, fake, loss_fn=loss_fn, amp_dtype=amp_dtype,
-                                           augment=augment)
+                                           augment=augment, y=y, ac_weight=ac_weight)
     return {"loss_d": loss_d, "loss_g": loss_g,
             "d_real": torch.sigmoid(real_logits).mean(),
             "d_fake": torch.sigmoid(fake_logits).mean(),

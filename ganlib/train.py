@@ -23,6 +23,18 @@ per G update (`n_critic`), instance noise; TTUR is just two optimizers with diff
 `fit(..., score_fn=...)` scores the sampled generator at every snapshot and keeps the best one
 next to the checkpoint (`ganlib.resume.best_path`), so a chapter can report best and last.
 
+Labels flow through the same `fit`. With a conditional G (`ganlib.conditional`: its hparams
+name n_classes) and labelled data (an `ImageData` with labels, or batches of (x, y)), each step
+draws G(z, y) and D judges D(x, y). The fakes of each D update are drawn for the labels y of
+the real batch they are judged against, not for labels drawn at random: D then compares reals
+and fakes of the same classes in the data's own class frequencies (random labels would let D
+tell fakes by how often their classes come up, on unbalanced data; WGAN-GP's interpolates would
+lie between images of two classes), and no random number is drawn for them, so the noise
+stream is the unconditional one's. `FitConfig.ac_weight` adds AC-GAN's class cross-entropy to
+both losses (`ganlib.steps`). Snapshots and score_fn see G as an unconditional G: G(z) and
+G.sample(n) draw the classes in turn (`ganlib.conditional.balanced_labels`). An unconditional
+G trains on the images alone, labelled or not, exactly as before labels existed.
+
 The same `fit` trains on many GPUs under torchrun: `fit(..., parallel=ganlib.distributed.init())`
 wraps G and D in DDP for the steps and leaves everything else to rank 0 (ganlib/distributed.py,
 `python -m ganlib.train_dcgan`). This module never imports torch.distributed itself.
@@ -39,6 +51,7 @@ from . import resume
 from .augment import make_augment, with_instance_noise
 from .bookkeeping import Bookkeeper
 from .checkpoint import plain
+from .conditional import check_labels, check_pair, is_conditional
 from .config import FitConfig, check_config, lazy_r1, total_steps  # noqa: F401
 from .data import TensorBatches
 from .models import mixes_batch
@@ -120,7 +133,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
     return a `Run`.
 
     data: a tensor or `ImageData` (wrapped in `TensorBatches`), or any object with
-      `__len__` (batches per epoch) and `epoch(e, start)` yielding batches in [-1, 1].
+      `__len__` (batches per epoch) and `epoch(e, start)` yielding batches in [-1, 1]; for a
+      conditional G, an `ImageData` with labels, or batches of (x, y) with y (B,) labels.
     snapshot_fn(G, D, fixed_noise) -> dict: what to keep at each snapshot (both models are in
       eval mode, under no_grad); the default keeps G's samples.
     callback(step, stats): called after every step with the step's detached tensors.
@@ -152,7 +166,9 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
     Raises, before any work and before a checkpoint touches the models: TypeError if cfg is
     not a FitConfig or meta holds a value a checkpoint cannot; ValueError for a FitConfig that
     cannot run (`check_config`), gradient penalties with a BatchNorm D, unsharded batches
-    under torchrun, or a checkpoint that cannot be resumed; CheckpointError for an unreadable
+    under torchrun, a conditional G under torchrun, models and labels that do not go together
+    (`ganlib.conditional.check_pair`; a label out of range is named with the allowed range),
+    or a checkpoint that cannot be resumed; CheckpointError for an unreadable
     checkpoint file.
     """
     check_config(cfg)
@@ -162,13 +178,17 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
     amp_dtype = torch.bfloat16 if (amp if cfg.amp is None else cfg.amp) else None
     channels_last = conv and (channels_last if cfg.channels_last is None else cfg.channels_last)
     # parallel: every `parallel is not None` below is the only difference a torchrun run makes
+    conditional = is_conditional(G)  # then batches are (x, y)
+    labels = getattr(data, "labels", None) if conditional else None  # an ImageData's
     if hasattr(data, "epoch"):
         batches = data
     elif parallel is None:
-        batches = TensorBatches(data, cfg.batch_size, device, seed=cfg.seed)
+        batches = TensorBatches(data, cfg.batch_size, device, seed=cfg.seed, labels=labels)
     else:
         batches = parallel.batches(data, cfg.batch_size, device, seed=cfg.seed)
     meta = _check_before_work(G, D, cfg, batches, parallel, meta)
+    if labels is not None:  # every label, not only the first batch's
+        check_labels(labels, G.hparams["n_classes"])
     n_critic = int(cfg.n_critic)
     total = total_steps(cfg, len(batches))
     augment = make_augment(cfg.augment)  # None when off
@@ -213,7 +233,9 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
     groups = _groups(batches, run.step * n_critic, n_critic)  # resumes where the run stopped
     last = run.step >= total
     while not last:
-        reals = next(groups)
+        reals, ys = next(groups), None
+        if conditional:  # (x, y) pairs: the fakes get the reals' labels (see the docstring)
+            reals, ys = [x for x, _ in reals], [y.to(x.device) for x, y in reals]
         if channels_last:
             reals = [r.contiguous(memory_format=torch.channels_last) if r.dim() == 4 else r
                      for r in reals]
@@ -229,7 +251,8 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
         stats = train_step(Gc, Dc, opt_g, opt_d, reals, g_loss=cfg.g_loss,
                            label_smoothing=cfg.label_smoothing, amp_dtype=amp_dtype,
                            updates=cfg.updates, augment=augment_now, z=z,
-                           gp_weight=cfg.gp_weight, r1_weight=lazy_r1(cfg, run.step))
+                           gp_weight=cfg.gp_weight, r1_weight=lazy_r1(cfg, run.step), y=ys,
+                           ac_weight=cfg.ac_weight)
         if G_ema is not None:
             ema_update(G_ema, G, cfg.ema, run.step)
         run.step += 1
@@ -244,13 +267,20 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot,
 
 def _check_before_work(G, D, cfg, batches, parallel, meta):
     """Whatever can be checked before a step is taken or a checkpoint loaded: the batches
-    against the models (`ganlib.shapes.check_shapes`, on the first batch), the penalties
-    against D, `meta` (returned in the plain form a checkpoint holds: a value none could
-    hold fails now, not at the first save)."""
+    against the models (`ganlib.shapes.check_shapes`, on the first batch; its labels against
+    a conditional pair, `ganlib.conditional.check_pair`), the penalties against D, `meta`
+    (returned in the plain form a checkpoint holds: a value none could hold fails now, not at
+    the first save)."""
     if parallel is not None and getattr(batches, "world_size", 1) != parallel.world_size:
         raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
                          f"own shard of every batch: build the data with parallel.batches(...)")
-    check_shapes(G, D, next(iter(batches.epoch(0))))
+    if parallel is not None and is_conditional(G):
+        raise ValueError("conditional training under torchrun is not supported yet: train a "
+                         "conditional G in one process")
+    first = next(iter(batches.epoch(0)))
+    x, y = first if isinstance(first, (tuple, list)) else (first, None)
+    check_pair(G, D, y, cfg.ac_weight)
+    check_shapes(G, D, x, y)
     if (cfg.gp_weight or cfg.r1_weight) and mixes_batch(D):
         raise ValueError(
             "FitConfig.gp_weight and r1_weight penalise D's gradient at each image, which "
