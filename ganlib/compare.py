@@ -23,6 +23,7 @@ mixtures and MNIST share all of this.
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -169,9 +170,7 @@ def compare_recipes(testbed, recipes, seeds, seconds, workdir, log=print):
     calibrate(testbed, recipes[0], seconds)  # a throwaway first timing: a cold start is slower
     for recipe in recipes:
         steps = calibrate(testbed, recipe, seconds)
-        results[recipe.name] = run_recipe(testbed, recipe, seeds, steps, workdir)
-        secs = mean_sd([r["seconds"] for r in results[recipe.name]])[0]
-        log(f"  {recipe.name:26} {steps:7,} steps, {secs:5.1f} s per run")
+        results |= run_table(testbed, [recipe], seeds, steps, workdir, log)
     return results
 
 
@@ -262,10 +261,7 @@ def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which=
         v = "" if name == baseline else f"; {verdict(xs, base)}"
         words = ""
         if outcome is not None:
-            counts = {}
-            for r in runs:
-                word = outcome(r[which])
-                counts[word] = counts.get(word, 0) + 1
+            counts = Counter(outcome(r[which]) for r in runs)
             words = "; " + ", ".join(f"{n} {w}" for w, n in counts.items())
         secs = mean_sd([r["seconds"] for r in runs])[0]
         lines.append(f"{name:{width}}{runs[0]['steps']:7,}{secs:7.1f}   {seeds}; "

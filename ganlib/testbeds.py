@@ -116,7 +116,6 @@ def faces_testbed(train, heldout, reference, net, n_kid, device="cpu", image_siz
     evaluation. Every D is a `DCGANDiscriminator(batchnorm=False)`; both nets start from
     `weights_init` (Radford et al. 2016)."""
     nc = train.images.shape[1]
-    kid = kid_score_fn(reference, net, n=n_kid, seed=kid_seed)
 
     def make_g(seed):
         return DCGANGenerator(nz=nz, ngf=ngf, nc=nc, image_size=image_size).apply(
@@ -128,7 +127,7 @@ def faces_testbed(train, heldout, reference, net, n_kid, device="cpu", image_siz
 
     return Testbed(
         name="faces", data=train, make_g=make_g, make_d=make_d, score=None,
-        evaluate=lambda G: {k: v for k, v in kid(G).items() if not isinstance(v, str)},
+        evaluate=kid_score_fn(reference, net, n=n_kid, seed=kid_seed),
         batch_size=batch_size, lr=lr,
         snapshot_fn=with_heldout_accuracy(default_snapshot, heldout.images, train.images,
                                           n=min(256, len(heldout))))

@@ -109,3 +109,31 @@ def test_verdict_says_the_rule_in_words_both_ways():
     with pytest.raises(ValueError, match="one score per seed on both sides"):
         compare.verdict([1, 2, 3], [20, 30])
     assert compare.verdict([1, 2, 3], [20, 30], paired=False) == "better"
+
+
+class MeanColour(torch.nn.Module):
+    """A stand-in for Inception: 12 features, the mean of each channel four times."""
+
+    sha256 = "0123456789ab"
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return x.mean((2, 3)).repeat(1, 4)
+
+
+def test_the_face_testbed_trains_a_d_without_batchnorm_and_scores_the_last_g_by_kid(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    faces = ganlib.ImageData(torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8,
+                                           generator=gen), None, "noise faces")
+    held = ganlib.ImageData(faces.images[:8], None, "held out")
+    tb = testbeds.faces_testbed(faces, held, torch.randn(16, 12, generator=gen), MeanColour(),
+                                n_kid=8, ngf=4, ndf=4, batch_size=8)
+    _, D, _, _ = compare.build(tb, Recipe("none"), seed=0)
+    assert not ganlib.steps.has_batchnorm(D)  # so that R1 applies
+    (r,) = compare.run_recipe(tb, Recipe("R1, lazy", fit={"r1_weight": 1.0, "r1_every": 2}),
+                              [0], steps=4, workdir=tmp_path)
+    assert r["best"] is r["last"] and r["steps"] == 4
+    assert {"kid_mean", "fid"} <= set(r["last"]) and "real_heldout" in r["run"].snapshots[-1]
