@@ -45,6 +45,12 @@ class Recipe:
     lr_g: float | None = None  # G's Adam learning rate; None: the testbed's
     lr_d: float | None = None  # D's Adam learning rate; None: the testbed's
     betas: tuple | None = None  # both optimizers' Adam betas; None: the testbed's
+    # "adam", or "sgd": plain SGD with momentum betas[0] (the optimizer of Goodfellow et al.
+    # 2014, where the saturating loss's small gradients make small steps; Adam rescales them)
+    optimizer: str = "adam"
+
+
+OPTIMIZERS = ("adam", "sgd")  # Recipe.optimizer's choices
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,14 @@ def build(testbed, recipe, seed):
     D = testbed.make_d(seed, **({"spectral_norm": True} if recipe.spectral_norm else {}),
                        **recipe.d)
     betas = recipe.betas or testbed.betas
-    opt_g = make_adam(G, recipe.lr_g or testbed.lr, betas)
-    opt_d = make_adam(D, recipe.lr_d or testbed.lr, betas)
-    return G, D, opt_g, opt_d
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ValueError(f"Recipe {recipe.name!r}: optimizer must be one of {OPTIMIZERS}, "
+                         f"got {recipe.optimizer!r}")
+    if recipe.optimizer == "sgd":
+        make = lambda model, lr: torch.optim.SGD(model.parameters(), lr=lr, momentum=betas[0])
+    else:
+        make = lambda model, lr: make_adam(model, lr, betas)
+    return G, D, make(G, recipe.lr_g or testbed.lr), make(D, recipe.lr_d or testbed.lr)
 
 
 def config(testbed, recipe, steps, seed, checkpoint_path=None):

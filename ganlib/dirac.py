@@ -46,11 +46,14 @@ GAMES = ("minimax", "standard", "nonsaturating", "hinge", "wasserstein")
 MODES = ("simultaneous", "alternating")
 
 
-def vector_field(theta, psi, loss="standard", r1=0.0):
+def vector_field(theta, psi, loss="standard", r1=0.0, gp=0.0):
     """(d theta, d psi): minus each player's gradient of its own loss at (theta, psi), numbers
     or tensors of any (broadcastable) shape, as float64 tensors. loss: one of `GAMES`
     ("standard" is Mescheder et al.'s name for "minimax"); r1: R1's gamma (D's loss gains
-    gamma/2 * psi^2)."""
+    gamma/2 * psi^2); gp: WGAN-GP's lambda (Gulrajani et al. 2017: D's loss gains
+    lambda * (|dl/dx| - 1)^2 = lambda * (|psi| - 1)^2, the same at every interpolate because
+    D is linear). Mescheder et al. (sec. 3.3) show that WGAN-GP's equilibrium psi = 0 violates
+    the penalty's |psi| = 1, so the penalty cannot make it converge."""
     if loss not in GAMES:
         raise ValueError(f"loss must be one of {GAMES}, got {loss!r}")
     theta = torch.as_tensor(theta, dtype=torch.float64)
@@ -62,26 +65,49 @@ def vector_field(theta, psi, loss="standard", r1=0.0):
     else:  # G's loss is -t in both; the hinge's D stops pushing once t <= -1
         d_theta = psi
         d_psi = -theta * ((t > -1).to(theta.dtype) if loss == "hinge" else 1.0)
-    return d_theta, d_psi - r1 * psi
+    d_psi = d_psi - r1 * psi - gp * 2 * (psi.abs() - 1) * torch.sign(psi)
+    return d_theta, d_psi
 
 
-def trajectory(theta0, psi0, lr, steps, mode="simultaneous", r1=0.0, loss="standard"):
+def trajectory(theta0, psi0, lr, steps, mode="simultaneous", r1=0.0, loss="standard",
+               lr_d=None, gp=0.0, n_critic=1):
     """The (steps + 1, 2) float64 tensor of (theta, psi) from (theta0, psi0) under gradient
     descent with learning rate `lr`: "simultaneous" (both players step on the same point) or
-    "alternating" (D's step first, then G's against the updated D, like `ganlib.train_step`)."""
+    "alternating" (D's step first, then G's against the updated D, like `ganlib.train_step`).
+    lr_d: D's own learning rate (TTUR, Heusel et al. 2017; default `lr`); gp: WGAN-GP's
+    lambda; n_critic: D steps before each G step (alternating only). One row per G step."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if n_critic < 1 or (n_critic > 1 and mode != "alternating"):
+        raise ValueError(f"n_critic must be >= 1, and above 1 only with mode='alternating', "
+                         f"got {n_critic} with mode={mode!r}")
+    lr_d = lr if lr_d is None else lr_d
+    field = lambda theta, psi: vector_field(theta, psi, loss, r1, gp)
     out = torch.empty(steps + 1, 2, dtype=torch.float64)
     theta, psi = float(theta0), float(psi0)
     out[0] = torch.tensor([theta, psi])
     for k in range(1, steps + 1):
         if mode == "simultaneous":
-            d_theta, d_psi = vector_field(theta, psi, loss, r1)
-            theta, psi = theta + lr * d_theta.item(), psi + lr * d_psi.item()
+            d_theta, d_psi = field(theta, psi)
+            theta, psi = theta + lr * d_theta.item(), psi + lr_d * d_psi.item()
         else:
-            psi = psi + lr * vector_field(theta, psi, loss, r1)[1].item()
-            theta = theta + lr * vector_field(theta, psi, loss, r1)[0].item()
+            for _ in range(n_critic):
+                psi = psi + lr_d * field(theta, psi)[1].item()
+            theta = theta + lr * field(theta, psi)[0].item()
         out[k] = torch.tensor([theta, psi])
+    return out
+
+
+def ema_path(path, beta):
+    """The exponential moving average of a trajectory's rows, path_bar[0] = path[0],
+    path_bar[k] = beta * path_bar[k-1] + (1 - beta) * path[k]: where an EMA of G's weights
+    (Yazici et al. 2019, arXiv:1806.04498; `ganlib.ema_update`) sits while the players circle.
+    The G coordinate (theta) is what sampling uses; psi is averaged alongside for plotting."""
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    out = path.clone()
+    for k in range(1, len(path)):
+        out[k] = beta * out[k - 1] + (1 - beta) * path[k]
     return out
 
 

@@ -50,9 +50,12 @@ COLLAPSED_KL = 0.35
 
 
 def toy_testbed(kind="ring", n=20_000, device="cpu", batch_size=256, lr=1e-3, n_eval=2000,
-                hidden=128, seed=0):
+                hidden=128, g_hidden=None, seed=0):
     """The 2-D mixture testbed `kind` ("ring": 8 modes, "grid": 25), n training points; its
-    centres are `ganlib.ring_centres()` or `ganlib.grid_centres()`."""
+    centres are `ganlib.ring_centres()` or `ganlib.grid_centres()`. `hidden` is the width of
+    both networks, `g_hidden` G's alone where it differs (a narrow G drops modes: chapter 5).
+    Metrics: "modes" covered, "missed" (modes - covered: lower is better, for the rule),
+    "high_quality" (the share of samples within 3 std of a mode) and "score"."""
     gen = torch.Generator().manual_seed(seed)
     if kind == "ring":
         data, centres = ring2d(n, generator=gen), ring_centres()
@@ -63,13 +66,14 @@ def toy_testbed(kind="ring", n=20_000, device="cpu", batch_size=256, lr=1e-3, n_
 
     def evaluate(G, n=n_eval):
         cov = toy_mode_coverage(G.sample(n, seed=10_000).cpu(), centres, std=TOY_STD)
-        return {"modes": cov["covered"], "high_quality": cov["high_quality"],
+        return {"modes": cov["covered"], "missed": cov["modes"] - cov["covered"],
+                "high_quality": cov["high_quality"],
                 "score": 1 - cov["covered"] / cov["modes"] * cov["high_quality"],
                 "counts": cov["counts"]}
 
     return Testbed(
         name=kind, data=data.to(device),
-        make_g=lambda seed: ToyGenerator(nz=2, dim=2, hidden=hidden).to(device),
+        make_g=lambda seed: ToyGenerator(nz=2, dim=2, hidden=g_hidden or hidden).to(device),
         make_d=lambda seed, **opts: ToyDiscriminator(dim=2, hidden=hidden, **opts).to(device),
         score=lambda G: evaluate(G, n=1000)["score"], evaluate=evaluate,
         batch_size=batch_size, lr=lr, n_fixed=1000)

@@ -71,3 +71,37 @@ def test_bad_names_are_refused():
         dirac.trajectory(1.0, 1.0, 0.1, 3, mode="sequential")
     with pytest.raises(ValueError, match="loss must be one of"):
         dirac.vector_field(1.0, 1.0, loss="lsgan")
+
+
+def test_gp_term_is_the_gradient_of_wgan_gps_penalty():
+    # D's loss gains lambda * (|psi| - 1)^2 (a linear D's input gradient is psi everywhere)
+    theta, psi = torch.tensor(0.7, dtype=torch.float64), torch.tensor(-0.4, dtype=torch.float64,
+                                                                        requires_grad=True)
+    lam = 10.0
+    loss_d = theta * psi + lam * (psi.abs() - 1) ** 2  # Wasserstein: fake logit - real logit
+    (grad,) = torch.autograd.grad(loss_d, psi)
+    d_theta, d_psi = dirac.vector_field(theta, psi.detach(), "wasserstein", gp=lam)
+    assert torch.isclose(d_psi, -grad)
+    assert torch.isclose(d_theta, psi.detach())  # G's field is untouched by D's penalty
+
+
+def test_ttur_and_n_critic_change_only_ds_steps():
+    one = dirac.trajectory(0.5, 0.2, lr=0.05, steps=1, mode="alternating", lr_d=0.2, n_critic=3)
+    psi = 0.2
+    for _ in range(3):  # three D steps at D's own rate, then one G step at G's
+        psi += 0.2 * dirac.vector_field(0.5, psi)[1].item()
+    theta = 0.5 + 0.05 * dirac.vector_field(0.5, psi)[0].item()
+    assert torch.allclose(one[1], torch.tensor([theta, psi], dtype=torch.float64))
+    with pytest.raises(ValueError, match="only with mode='alternating'"):
+        dirac.trajectory(1.0, 1.0, 0.1, 3, n_critic=5)
+
+
+def test_ema_path_is_the_exponential_average_and_centres_a_circle():
+    path = dirac.trajectory(1.0, 1.0, lr=0.1, steps=3000, mode="alternating")
+    assert torch.equal(dirac.ema_path(path, 0.0), path)
+    avg = dirac.ema_path(path, 0.99)
+    assert torch.allclose(avg[2], 0.99 * (0.99 * path[0] + 0.01 * path[1]) + 0.01 * path[2])
+    # the players circle at radius ~1.4; the average of a circle sits near its centre
+    assert norms(avg[-500:]).max() < 0.5 * norms(path[-500:]).min()
+    with pytest.raises(ValueError, match="beta must be in"):
+        dirac.ema_path(path, 1.0)

@@ -137,3 +137,25 @@ def test_the_face_testbed_trains_a_d_without_batchnorm_and_scores_the_last_g_by_
                               [0], steps=4, workdir=tmp_path)
     assert r["best"] is r["last"] and r["steps"] == 4
     assert {"kid_mean", "fid"} <= set(r["last"]) and "real_heldout" in r["run"].snapshots[-1]
+
+
+def test_a_recipe_can_train_with_momentum_sgd_and_a_bad_optimizer_is_refused():
+    tb = testbeds.toy_testbed("ring", n=500, hidden=16)
+    G, D, opt_g, opt_d = compare.build(tb, Recipe("sgd", optimizer="sgd", lr_d=0.3), 0)
+    assert isinstance(opt_g, torch.optim.SGD) and isinstance(opt_d, torch.optim.SGD)
+    assert opt_g.param_groups[0]["momentum"] == tb.betas[0]  # betas[0] is SGD's momentum
+    assert opt_g.param_groups[0]["lr"] == tb.lr and opt_d.param_groups[0]["lr"] == 0.3
+    # fit steps G and D with them
+    before = [p.detach().clone() for p in G.parameters()]
+    run = fit(G, D, opt_g, opt_d, tb.data, FitConfig(steps=1, batch_size=32, progress=False))
+    assert run.step == 1 and any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    with pytest.raises(ValueError, match=r"optimizer must be one of \('adam', 'sgd'\)"):
+        compare.build(tb, Recipe("rmsprop", optimizer="rmsprop"), 0)
+
+
+def test_toy_testbed_narrow_generator_and_missed_modes():
+    tb = testbeds.toy_testbed("grid", n=500, hidden=16, g_hidden=8, n_eval=200)
+    G, D = tb.make_g(0), tb.make_d(0)
+    assert G.hparams["hidden"] == 8 and D.hparams["hidden"] == 16
+    ev = tb.evaluate(G)
+    assert ev["missed"] == 25 - ev["modes"] and 0 <= ev["missed"] <= 25
