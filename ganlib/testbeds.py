@@ -20,7 +20,8 @@
   held-out faces.
 
 `classify` puts an MNIST run in one of three words by a rule stated before the runs:
-"failed to train", "collapsed" or "trained" (`OUTCOMES`).
+"failed to train", "collapsed" or "trained" (`OUTCOMES`); `classify_toy` does the same for a
+toy run.
 
 Evaluation draws its noise from fixed seeds, so two generators are compared on the same z.
 """
@@ -47,6 +48,11 @@ FAILED_DISTANCE = 300.0
 # A class histogram further than this from uniform (KL, nats): collapsed. A generator that
 # drops 3 of the 10 classes and draws the others evenly is at log(10 / 7) = 0.36
 COLLAPSED_KL = 0.35
+# The toy testbeds' words (`classify_toy`): fewer than half of the samples within 3 std of
+# any mode means the generator never reached the modes; more than 2 modes missed (of 8 or 25)
+# means it dropped some
+TOY_FAILED_QUALITY = 0.5
+TOY_COLLAPSED_MISSED = 2
 
 
 def toy_testbed(kind="ring", n=20_000, device="cpu", batch_size=256, lr=1e-3, n_eval=2000,
@@ -110,6 +116,15 @@ def classify(ev):
     if ev["distance"] > FAILED_DISTANCE:
         return "failed to train"
     return "collapsed" if ev["kl"] > COLLAPSED_KL else "trained"
+
+
+def classify_toy(ev):
+    """A toy run's outcome from `toy_testbed`'s evaluate dict, in `OUTCOMES`' words: "failed to
+    train" when under TOY_FAILED_QUALITY of the samples lie near a mode, else "collapsed" when
+    more than TOY_COLLAPSED_MISSED modes are missed, else "trained"."""
+    if ev["high_quality"] < TOY_FAILED_QUALITY:
+        return "failed to train"
+    return "collapsed" if ev["missed"] > TOY_COLLAPSED_MISSED else "trained"
 
 
 def faces_testbed(train, heldout, reference, net, n_kid, device="cpu", image_size=32, nz=100,

@@ -159,3 +159,10 @@ def test_toy_testbed_narrow_generator_and_missed_modes():
     assert G.hparams["hidden"] == 8 and D.hparams["hidden"] == 16
     ev = tb.evaluate(G)
     assert ev["missed"] == 25 - ev["modes"] and 0 <= ev["missed"] <= 25
+
+
+def test_classify_toy_uses_the_stated_thresholds():
+    ok = {"high_quality": 0.9, "missed": testbeds.TOY_COLLAPSED_MISSED}
+    assert testbeds.classify_toy(ok) == "trained"
+    assert testbeds.classify_toy(ok | {"missed": 10}) == "collapsed"
+    assert testbeds.classify_toy({"high_quality": 0.2, "missed": 0}) == "failed to train"
