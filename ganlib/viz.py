@@ -208,12 +208,16 @@ def paired_frames(runs, titles, draw, n=11, dpi=80, panel=3.6):
 OUTCOME_MARKERS = {"trained": "o", "collapsed": "^", "failed to train": "x"}
 
 
-def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, xlabel=None):
+def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, xlabel=None,
+               seeds=None):
     """Every seed's number, one row per recipe: `values` {row: [number per seed]} (lower is
-    better), drawn as points with the rows' means as short bars, so a reader sees each run
-    rather than only mean ± sd. `outcomes` {row: [word per seed]} picks each point's marker
-    (OUTCOME_MARKERS: trained o, collapsed ^, failed to train x); `baseline` (a row) gets a
-    dotted line at its mean. log=True: a log x-axis."""
+    better), drawn as points with the rows' arithmetic means (the mean the book's rule
+    compares) as short bars, so a reader sees each run rather than only mean ± sd. `outcomes`
+    {row: [word per seed]} picks each point's marker (OUTCOME_MARKERS: trained o, collapsed ^,
+    failed to train x); `baseline` (a row) gets a dotted line at its mean; `seeds` (the seed
+    numbers, in order) names each point's colour in the legend. log=True: a log x-axis."""
+    from matplotlib.lines import Line2D
+
     names = list(values)
     for i, name in enumerate(names):
         xs = [float(x) for x in values[name]]
@@ -222,25 +226,30 @@ def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, 
             y = i + (j - (len(xs) - 1) / 2) * 0.12  # seeds side by side within the row
             ax.plot(x, y, OUTCOME_MARKERS.get(word, "o"), color=f"C{j}", ms=6, mfc="none"
                     if word == "trained" else None)
-        mean = float(np.exp(np.mean(np.log(xs)))) if log else float(np.mean(xs))
+        mean = float(np.mean(xs))
         ax.plot([mean, mean], [i - 0.3, i + 0.3], color="0.3", lw=1.5)
+    handles, labels = [], []
     if baseline in values:
-        xs = [float(x) for x in values[baseline]]
-        ax.axvline(float(np.exp(np.mean(np.log(xs)))) if log else float(np.mean(xs)),
-                   color="0.5", ls=":", lw=1)
+        ax.axvline(float(np.mean([float(x) for x in values[baseline]])), color="0.5", ls=":",
+                   lw=1)
+        handles.append(Line2D([], [], color="0.5", ls=":", lw=1))
+        labels.append(f"mean of {baseline}")
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(len(names) - 0.5, -0.5)  # the first row on top
     if log:
         ax.set_xscale("log")
     if outcomes:
-        from matplotlib.lines import Line2D
         used = sorted({w for ws in outcomes.values() for w in ws}, key=list(OUTCOME_MARKERS).index)
-        ax.legend([Line2D([], [], ls="", marker=OUTCOME_MARKERS[w], color="0.3",
-                          mfc="none" if w == "trained" else None) for w in used], used,
-                  fontsize=8, loc="best")
+        handles += [Line2D([], [], ls="", marker=OUTCOME_MARKERS[w], color="0.3",
+                           mfc="none" if w == "trained" else None) for w in used]
+        labels += used
+    for j, seed in enumerate(seeds or []):
+        handles.append(Line2D([], [], ls="", marker="s", color=f"C{j}"))
+        labels.append(f"seed {seed}")
+    if handles:
+        ax.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:
         ax.set_title(title, fontsize=10)
     if xlabel:
-        ax.set_xlabel(xlabel + " (each seed a point, its colour the seed; bar: mean"
-                      + (", geometric" if log else "") + ")", fontsize=9)
+        ax.set_xlabel(xlabel + " (each seed a point; bar: the mean)", fontsize=9)
     return ax

@@ -166,3 +166,22 @@ def test_classify_toy_uses_the_stated_thresholds():
     assert testbeds.classify_toy(ok) == "trained"
     assert testbeds.classify_toy(ok | {"missed": 10}) == "collapsed"
     assert testbeds.classify_toy({"high_quality": 0.2, "missed": 0}) == "failed to train"
+
+
+def test_plot_seeds_draws_every_seed_and_the_arithmetic_mean():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ganlib import viz
+
+    fig, ax = plt.subplots()
+    viz.plot_seeds({"base": [1.0, 100.0], "fix": [2.0, 4.0]}, ax, baseline="base",
+                          log=True, outcomes={"base": ["failed to train"] * 2,
+                                              "fix": ["trained"] * 2}, seeds=[0, 1])
+    # the baseline's dotted line sits at the arithmetic mean, which the rule compares
+    dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
+    assert len(dotted) == 1 and dotted[0].get_xdata()[0] == 50.5
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["mean of base", "trained", "failed to train", "seed 0", "seed 1"]
+    plt.close(fig)
