@@ -42,9 +42,10 @@ class Recipe:
     fit: dict = field(default_factory=dict)  # FitConfig fields this recipe sets
     spectral_norm: bool = False  # D's Linear/Conv layers divided by their largest singular value
     d: dict = field(default_factory=dict)  # more of D's options: minibatch_std, pack, dropout...
-    lr_g: float | None = None  # G's Adam learning rate; None: the testbed's
-    lr_d: float | None = None  # D's Adam learning rate; None: the testbed's
-    betas: tuple | None = None  # both optimizers' Adam betas; None: the testbed's
+    lr_g: float | None = None  # G's learning rate; None: the testbed's
+    lr_d: float | None = None  # D's learning rate; None: the testbed's
+    betas: tuple | None = None  # both optimizers' Adam betas (SGD: momentum betas[0]); None:
+    #                             the testbed's
     # "adam", or "sgd": plain SGD with momentum betas[0] (the optimizer of Goodfellow et al.
     # 2014, where the saturating loss's small gradients make small steps; Adam rescales them)
     optimizer: str = "adam"
