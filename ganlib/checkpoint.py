@@ -3,8 +3,9 @@
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 `torch.load(..., weights_only=True)`, which refuses to run pickled code from a file someone
 sent you. Models are stored as (kind, hparams, state_dict) and rebuilt by `models.build` from
-`MODELS`: ganlib.models' kinds and ganlib.conditional's, assembled here because conditional
-builds on models (so models cannot list conditional's classes without an import cycle).
+`MODELS`: ganlib.models' kinds, ganlib.conditional's and ganlib.conditional_dcgan's, assembled
+here because those build on models (so models cannot list their classes without an import
+cycle).
 
 What ganlib writes, ganlib can read: `save_checkpoint` first turns the state into those plain
 types (`plain`: numpy scalars and arrays, paths, namedtuples and other mappings become
@@ -37,13 +38,13 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 
-from . import conditional, models
+from . import conditional, conditional_dcgan, models
 from .utils import atomic_write
 
 # Leaves a weights_only load accepts (dicts, OrderedDicts, lists and tuples hold them).
 # Every kind a checkpoint may name, and the class that rebuilds it (the hparams carry the rest,
 # a conditional model's n_classes included).
-MODELS = {**models.MODELS, **conditional.MODELS}
+MODELS = {**models.MODELS, **conditional.MODELS, **conditional_dcgan.MODELS}
 
 _LEAVES = (torch.Tensor, str, bytes, bool, int, float, complex, type(None), torch.dtype,
            torch.device)

@@ -14,12 +14,11 @@ Three ways to tell the networks which class to draw or judge, as fully connected
   real or fake, and both players also minimise that head's cross-entropy
   (`ACGANMLPDiscriminator.forward_with_classes`).
 
-A convolutional pair follows the same recipes on `ganlib.models`' DCGAN (Radford, Metz &
-Chintala 2016, arXiv:1511.06434): `ConditionalDCGANGenerator` concatenates the label's
-embedding to z before the DCGAN generator, and `ProjectionDCGANDiscriminator` projects the
-label onto the DCGAN discriminator's last features.
+The same three on the DCGAN pair (Radford, Metz & Chintala 2016, arXiv:1511.06434) are in
+`ganlib.conditional_dcgan`, built on this module's base class and checks.
 
-Every generator here concatenates an embedding of y to z. Its `sample(n, y=None, seed=None)`
+Every conditional generator concatenates an embedding of y to z: `forward(z, y)` is
+`decode(z, embed(y))`, and `decode` also takes mixtures of class codes (`ganlib.classes`). Its `sample(n, y=None, seed=None)`
 draws exactly n / n_classes images of every class when y is not given (class balance by
 construction), and so does G(z) without labels (classes 0, 1, ..., as `balanced_labels`), which
 is what lets fit's snapshots and a score_fn written for unconditional generators
@@ -33,17 +32,15 @@ D(x, y), the fakes of a step drawn for the labels of its real batch (`ganlib.tra
 (`ganlib.losses.ac_loss`). Checkpoints store these models by kind and hparams, n_classes
 included (`MODELS`, which `ganlib.checkpoint` adds to `ganlib.models.MODELS`), so
 `ganlib.load_generator(path)` rebuilds a conditional G and resume compares the classes. Not yet:
-conditional training under torchrun, and the snapshot functions that judge G's samples with D
-(`ganlib.snapshots.with_heldout_accuracy`, `with_g_grad_norm`), which call D without labels.
+conditional training under torchrun.
 """
 
 import math
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .models import DCGANDiscriminator, DCGANGenerator, Generator, _d_hparams, _mlp, _spectral
+from .models import Generator, _mlp, _spectral
 
 
 def check_labels(y, n_classes, batch=None):
@@ -95,7 +92,8 @@ def check_pair(G, D, y, ac_weight=0.0):
                              "batches of images alone, or train a conditional G")
         if ac_weight:
             raise ValueError("FitConfig.ac_weight weighs the class head of an AC-GAN D, "
-                             "which needs a conditional G and an ACGANMLPDiscriminator")
+                             "which needs a conditional G and an AC-GAN D (ACGANMLPDiscriminator, "
+                             "ACGANDCGANDiscriminator)")
         return
     n = G.hparams["n_classes"]
     if y is None:
@@ -103,9 +101,8 @@ def check_pair(G, D, y, ac_weight=0.0):
                          f"ImageData with labels or batches of (x, y)")
     if not d:
         raise ValueError(f"G is conditional ({n} classes) but D ({type(D).__name__}) takes no "
-                         f"labels: use a conditional D (ConcatMLPDiscriminator, "
-                         f"ProjectionMLPDiscriminator, ProjectionDCGANDiscriminator or "
-                         f"ACGANMLPDiscriminator)")
+                         f"labels: use a conditional D (ganlib.conditional's MLPs or "
+                         f"ganlib.conditional_dcgan's concat, projection or AC-GAN D)")
     if D.hparams["n_classes"] != n:
         raise ValueError(f"G has {n} classes, D {D.hparams['n_classes']}: build both with "
                          f"the data's number of classes")
@@ -116,14 +113,19 @@ def check_pair(G, D, y, ac_weight=0.0):
                          "ac_weight=1.0 (Odena et al. 2017)")
     if ac_weight and not has_head:
         raise ValueError(f"FitConfig.ac_weight={ac_weight!r} weighs AC-GAN's class head, which "
-                         f"{type(D).__name__} does not have: use ACGANMLPDiscriminator, or "
-                         f"ac_weight=0")
+                         f"{type(D).__name__} does not have: use ACGANMLPDiscriminator or "
+                         f"ACGANDCGANDiscriminator, or ac_weight=0")
 
 
 class ConditionalGenerator(Generator):
-    """Base class of G(z, y): `n_classes`, balanced labels when none are given, `sample`."""
+    """Base class of G(z, y): `n_classes`, balanced labels when none are given, `sample`.
+    A subclass has `embed` (an nn.Embedding of the classes) and `decode(z, e)`."""
 
     n_classes: int
+
+    def forward(self, z, y=None):
+        """Images (B, C, H, W) in [-1, 1] of classes y (B,) (None: `balanced_labels`)."""
+        return self.decode(z, self.embed(self._labels(y, z)))
 
     def _labels(self, y, z):
         """`y` checked and on z's device; None: `balanced_labels` for the batch of z."""
@@ -151,8 +153,9 @@ class ConditionalMLPGenerator(ConditionalGenerator):
         self.embed = nn.Embedding(n_classes, embed_dim)  # (B,) -> (B, embed_dim)
         self.net = _mlp([nz + embed_dim, *hidden, math.prod(img_shape)], act)
 
-    def forward(self, z, y=None):
-        h = torch.cat([z, self.embed(self._labels(y, z)).to(z.dtype)], 1)  # (B, nz + embed_dim)
+    def decode(self, z, e):
+        """Images (B, C, H, W) from noise z (B, nz) and class codes e (B, embed_dim)."""
+        h = torch.cat([z, e.to(z.dtype)], 1)  # (B, nz + embed_dim)
         return torch.tanh(self.net(h)).view(-1, *self.img_shape)  # (B, C, H, W)
 
 
@@ -246,58 +249,8 @@ class ACGANMLPDiscriminator(_FeatureDiscriminator):
         return self.forward_with_classes(x)[0]
 
 
-class ConditionalDCGANGenerator(ConditionalGenerator):
-    """(z (B, nz), y (B,)) -> images (B, nc, S, S) in [-1, 1], S in {32, 64, 128}: a
-    `DCGANGenerator` (Radford et al. 2016) whose input is z with an `embed_dim` embedding of y
-    concatenated (Mirza & Osindero 2014). Shapes for S = 64."""
-
-    def __init__(self, nz=100, n_classes=10, ngf=64, nc=3, image_size=64, embed_dim=10):
-        super().__init__()
-        self.hparams = dict(nz=nz, n_classes=n_classes, ngf=ngf, nc=nc, image_size=image_size,
-                            embed_dim=embed_dim)
-        self.nz, self.n_classes = nz, n_classes
-        self.embed = nn.Embedding(n_classes, embed_dim)  # (B,) -> (B, embed_dim)
-        # (B, nz + embed_dim) -> (B, ngf*8, 4, 4) -> ... -> (B, nc, 64, 64)
-        self.body = DCGANGenerator(nz + embed_dim, ngf, nc, image_size)
-
-    def forward(self, z, y=None):
-        h = torch.cat([z, self.embed(self._labels(y, z)).to(z.dtype)], 1)  # (B, nz + embed_dim)
-        return self.body(h)  # (B, nc, S, S)
-
-
-class ProjectionDCGANDiscriminator(nn.Module):
-    """(images (B, nc, S, S), y (B,)) -> logits (B,) = psi(phi(x)) + <embed(y), sum phi(x)>:
-    the projection discriminator (Miyato & Koyama 2018, eq. 3) over a `DCGANDiscriminator`
-    (Radford et al. 2016). phi is the DCGAN D's convolutional body, psi its last 4x4 conv (the
-    unconditional logit), and the label's (n_classes, ndf * S/8) embedding meets phi's features
-    summed over the 4x4 positions (the paper's global sum pooling). spectral_norm and
-    batchnorm as for the DCGAN D; the embedding is spectral-normalised with the rest, as in
-    the paper, and starts Xavier-uniform, as in the authors' code. Shapes for S = 64."""
-
-    def __init__(self, n_classes=10, ndf=64, nc=3, image_size=64, spectral_norm=False,
-                 batchnorm=True):
-        super().__init__()
-        self.hparams = _d_hparams(spectral_norm, False, batchnorm, n_classes=n_classes, ndf=ndf,
-                                  nc=nc, image_size=image_size)
-        self.n_classes = n_classes
-        *body, last = DCGANDiscriminator(ndf, nc, image_size, spectral_norm, batchnorm).net
-        self.phi = nn.Sequential(*body)  # (B, nc, 64, 64) -> (B, ndf*8, 4, 4)
-        self.psi = last  # (B, ndf*8, 4, 4) -> (B, 1, 1, 1)
-        self.embed = nn.Embedding(n_classes, last.in_channels)  # (B,) -> (B, ndf*8)
-        nn.init.xavier_uniform_(self.embed.weight)
-        if spectral_norm:
-            _spectral_norm(self.embed)
-
-    def forward(self, x, y):
-        y = check_labels(y, self.n_classes, batch=len(x)).to(x.device)
-        h = self.phi(x)  # (B, ndf*8, 4, 4)
-        pooled = h.sum((2, 3))  # (B, ndf*8)
-        return self.psi(h).flatten() + (self.embed(y).to(pooled.dtype) * pooled).sum(1)  # (B,)
-
-
 # The kinds a checkpoint may name (`ganlib.checkpoint.MODELS` adds them to ganlib.models').
 MODELS = {
     "cond_mlp_g": ConditionalMLPGenerator, "concat_mlp_d": ConcatMLPDiscriminator,
     "projection_mlp_d": ProjectionMLPDiscriminator, "acgan_mlp_d": ACGANMLPDiscriminator,
-    "cond_dcgan_g": ConditionalDCGANGenerator, "projection_dcgan_d": ProjectionDCGANDiscriminator,
 }

@@ -75,7 +75,7 @@ class FitConfig:
     n_critic: int = 1
     instance_noise: float = 0.0  # std of N(0, s^2) added to D's inputs, falling linearly to 0
     # AC-GAN (Odena et al. 2017): weight of the class head's cross-entropy in both players'
-    # losses (the paper: 1); needs a conditional G and an ACGANMLPDiscriminator; 0: off
+    # losses (the paper: 1); needs a conditional G and an AC-GAN D (forward_with_classes); 0: off
     ac_weight: float = 0.0
 
 

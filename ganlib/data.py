@@ -83,6 +83,18 @@ def grid2d(n, side=5, extent=0.8, std=0.03, generator=None):
     return _mixture2d(grid_centres(side, extent), n, std, generator)
 
 
+def overlapping_classes(n, means=(-0.25, 0.25), std=0.2, generator=None):
+    """Labelled 1-D data: `n` points of each class c, N(means[c], std^2), clipped to
+    (-0.99, 0.99) (a tanh generator's range), as an `ImageData` of floats (K * n, 1) with
+    labels (K * n,). Close means make classes that overlap, which no classifier can separate:
+    the testbed on which AC-GAN's bias shows (Gong et al. 2019, arXiv:1907.02690, sec. 3)."""
+    labels = torch.arange(len(means)).repeat_interleave(n)
+    centres = torch.tensor(means, dtype=torch.float32)[labels]
+    x = torch.randn(len(labels), generator=generator) * std + centres
+    return ImageData(x.clamp(-0.99, 0.99)[:, None], labels,
+                     f"{len(means)} classes of {n} points, N(mu, {std}^2), mu in {tuple(means)}")
+
+
 # ----------------------------------------------------------------------------- MNIST family
 
 MNIST_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
@@ -319,6 +331,20 @@ def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
 
 
 # ----------------------------------------------------------------------------- batches
+
+def pad_images(data, size):
+    """`data` (an `ImageData`) with its images centred on a `size` x `size` black canvas, e.g.
+    28x28 digits on the 32x32 that a DCGAN (`ganlib.models`) draws; labels kept. Raises
+    ValueError for a canvas smaller than the images."""
+    h, w = data.images.shape[-2:]
+    if size < h or size < w:
+        raise ValueError(f"cannot pad {h}x{w} images to {size}x{size}: give a size >= {max(h, w)}")
+    top, left = (size - h) // 2, (size - w) // 2
+    pad = (left, size - w - left, top, size - h - top)
+    black = 0 if data.images.dtype == torch.uint8 else -1.0  # uint8, or [-1, 1] floats
+    images = torch.nn.functional.pad(data.images, pad, value=black)
+    return ImageData(images, data.labels, f"{data.source}, padded to {size}x{size}")
+
 
 def to_unit_range(x):
     """uint8 [0, 255] -> float [-1, 1]; float tensors pass through unchanged."""

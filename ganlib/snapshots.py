@@ -16,6 +16,7 @@ it with both models in eval mode and under `torch.no_grad()`, every `snapshot_ev
 
 import torch
 
+from .conditional import balanced_labels, is_conditional
 from .data import to_unit_range
 from .losses import g_loss as get_g_loss
 
@@ -57,19 +58,40 @@ def gan_lab_snapshot(lim=1.2, resolution=48, arrows=12, g_loss="nonsaturating"):
 
 
 def _subset(images, n, seed):
-    """A fixed random subset of at most n images (an `ImageData` or a tensor), on the CPU."""
+    """(images, labels): a fixed random subset of at most n images of an `ImageData` or a
+    tensor, on the CPU, and their labels (None for a tensor or unlabelled data)."""
+    labels = getattr(images, "labels", None)
     images = getattr(images, "images", images)
-    if len(images) <= n:
-        return images
-    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    return images[idx.sort().values]
+    idx = torch.arange(len(images))
+    if len(images) > n:
+        idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+        idx = idx.sort().values
+    return images[idx], None if labels is None else torch.as_tensor(labels)[idx]
 
 
-def _verdicts(D, images, device, batch_size):
-    """(mean sigmoid(D(x)), share of x with D(x) > 0.5) over `images`, uint8 or [-1, 1]."""
-    logits = torch.cat([D(to_unit_range(images[k:k + batch_size].to(device))).float()
-                        for k in range(0, len(images), batch_size)])
+def _judge(D, x, y):
+    """D(x), or D(x, y) for a conditional D (`ganlib.conditional`)."""
+    return D(x, y) if is_conditional(D) else D(x)
+
+
+def _verdicts(D, images, labels, device, batch_size):
+    """(mean sigmoid(D(x)), share of x with D(x) > 0.5) over `images`, uint8 or [-1, 1], of
+    classes `labels` (for a conditional D)."""
+    if is_conditional(D) and labels is None:
+        raise ValueError("D is conditional: with_heldout_accuracy needs labelled real images, "
+                         "an ImageData with labels, to judge them as D(x, y)")
+    logits = torch.cat([
+        _judge(D, to_unit_range(images[k:k + batch_size].to(device)),
+               None if labels is None else labels[k:k + batch_size].to(device)).float()
+        for k in range(0, len(images), batch_size)])
     return torch.sigmoid(logits).mean().item(), (logits > 0).float().mean().item()
+
+
+def _fake_labels(D, fixed_noise):
+    """The classes a conditional G draws for `fixed_noise` without labels (in turn), or None."""
+    if not is_conditional(D):
+        return None
+    return balanced_labels(len(fixed_noise), D.n_classes).to(fixed_noise.device)
 
 
 def with_heldout_accuracy(snapshot_fn, heldout, train=None, n=512, batch_size=256, seed=0):
@@ -86,7 +108,11 @@ def with_heldout_accuracy(snapshot_fn, heldout, train=None, n=512, batch_size=25
 
     Like every snapshot, this sees D in eval mode (BatchNorm's running statistics) and on
     un-augmented images, so d_train need not equal the history's d_real, which is measured on
-    the training batch in training mode (and on augmented images with FitConfig.augment)."""
+    the training batch in training mode (and on augmented images with FitConfig.augment).
+
+    A conditional D judges each real with its label, D(x, y) (so `heldout` and `train` must
+    be `ImageData` with labels), and each fake with the class G drew it for: G(fixed_noise)
+    draws the classes in turn (`ganlib.conditional.balanced_labels`)."""
     sets = {"heldout": _subset(heldout, n, seed)}
     if train is not None:
         sets["train"] = _subset(train, n, seed + 1)
@@ -94,9 +120,12 @@ def with_heldout_accuracy(snapshot_fn, heldout, train=None, n=512, batch_size=25
     def snapshot(G, D, fixed_noise):
         out = dict(snapshot_fn(G, D, fixed_noise))
         device = fixed_noise.device
-        for name, images in sets.items():
-            out[f"d_{name}"], out[f"real_{name}"] = _verdicts(D, images, device, batch_size)
-        out["d_fake"], out["real_fake"] = _verdicts(D, G(fixed_noise), device, batch_size)
+        for name, (images, labels) in sets.items():
+            out[f"d_{name}"], out[f"real_{name}"] = _verdicts(D, images, labels, device,
+                                                              batch_size)
+        out["d_fake"], out["real_fake"] = _verdicts(D, G(fixed_noise),
+                                                    _fake_labels(D, fixed_noise), device,
+                                                    batch_size)
         return out
 
     return snapshot
@@ -107,7 +136,8 @@ def with_g_grad_norm(snapshot_fn, g_loss="nonsaturating"):
     respect to all of G's weights, on the fixed noise, and d_fake = mean D(G(z)): how hard the
     current D pushes G. With the saturating "minimax" loss against a D that rejects the fakes
     confidently it falls towards 0 (chapter 1's table of d loss / d logit, now in training).
-    G's weights are untouched: the gradient is computed with autograd.grad, not backward."""
+    G's weights are untouched: the gradient is computed with autograd.grad, not backward.
+    A conditional pair is judged as D(G(z), y), y the classes G(z) draws in turn."""
     loss_fn = get_g_loss(g_loss)
 
     def snapshot(G, D, fixed_noise):
@@ -117,7 +147,7 @@ def with_g_grad_norm(snapshot_fn, g_loss="nonsaturating"):
             raise ValueError("with_g_grad_norm needs a G whose weights require grad: "
                              "not the EMA copy (train with FitConfig.ema=0)")
         with torch.enable_grad():
-            logits = D(G(fixed_noise)).float()
+            logits = _judge(D, G(fixed_noise), _fake_labels(D, fixed_noise)).float()
             grads = torch.autograd.grad(loss_fn(logits), params)
         out["g_grad"] = torch.sqrt(sum(g.pow(2).sum() for g in grads)).item()
         out["d_fake"] = torch.sigmoid(logits).mean().item()

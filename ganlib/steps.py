@@ -182,7 +182,8 @@ def g_step(D, opt_g, fake, *, loss_fn, amp_dtype=None, augment=None, y=None, ac_
 def _check_ac(D, y, ac_weight):
     if ac_weight and (y is None or not hasattr(D, "forward_with_classes")):
         raise ValueError("ac_weight weighs the class head of an AC-GAN D: it needs labels y "
-                         "and a D with forward_with_classes (ACGANMLPDiscriminator)")
+                         "and a D with forward_with_classes (ACGANMLPDiscriminator, "
+                         "ACGANDCGANDiscriminator)")
 
 
 def _fake(G, real, z, amp_dtype, grad, y=None):

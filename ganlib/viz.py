@@ -28,14 +28,24 @@ def image_grid(images, nrow=8, padding=2):
     return grid.permute(1, 2, 0).numpy()
 
 
-def show_images(images, nrow=8, ax=None, title=None):
-    """Draw an image grid on `ax` (a new figure if None); returns the axes."""
+def show_images(images, nrow=8, ax=None, title=None, row_labels=None, padding=2):
+    """Draw an image grid on `ax` (a new figure if None), `nrow` images a row; `row_labels`
+    (one string per row) names the rows on the left, e.g. the classes of a class-by-noise
+    grid. Returns the axes. Raises ValueError for a wrong number of row labels."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(image_grid(images, nrow=nrow), interpolation="nearest")
+    ax.imshow(image_grid(images, nrow=nrow, padding=padding), interpolation="nearest")
     ax.set_axis_off()
+    if row_labels is not None:
+        rows = -(-len(images) // nrow)
+        if len(row_labels) != rows:
+            raise ValueError(f"{len(row_labels)} row labels for {rows} rows of {nrow} images")
+        step = images.shape[-2] + padding  # one image and its padding, in pixels
+        for r, label in enumerate(row_labels):
+            ax.text(-padding, padding + r * step + step / 2, str(label), ha="right",
+                    va="center", fontsize=8)
     if title:
         ax.set_title(title)
     return ax

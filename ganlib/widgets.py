@@ -14,7 +14,10 @@ state, and the vendored html-manager replays it in the page, links included. Wit
 there is no `Stack`, so the widget falls back to one `Image` whose value a Python observer
 swaps: that needs a kernel, which Colab has.
 
-Mark notebook cells that display it with `# NBVAL_IGNORE_OUTPUT`: nbval compares widget reprs
+`picker` is the same idea for a choice instead of a time: a dropdown over pictures drawn up
+front (a class of a conditional generator, say), linked to the picture shown.
+
+Mark notebook cells that display these with `# NBVAL_IGNORE_OUTPUT`: nbval compares widget reprs
 as text, and model ids differ on every run.
 """
 
@@ -56,3 +59,32 @@ def training_scrubber(run, draw, dpi=100, history=True, interval=400, figsize=(1
     the loss and D-output curves up to that step on the right."""
     frames, steps = viz.training_frames(run, draw, dpi=dpi, history=history, figsize=figsize)
     return scrubber(frames, steps, interval=interval)
+
+
+def picker(frames, labels, value=0, description="class"):
+    """A dropdown over `frames` (PNG bytes), one per option in `labels` (strings), showing the
+    frame of the option chosen, at first `value` (an index). Every frame is drawn before it is
+    shown, so it works in the static book too (Dropdown.index -> Stack.selected_index, linked
+    in the browser); with ipywidgets 7 a Python observer swaps one image instead."""
+    if len(frames) != len(labels) or not frames:
+        raise ValueError(f"need one frame per option and at least one: got {len(frames)} "
+                         f"frames for {len(labels)} options")
+    if not 0 <= value < len(frames):
+        raise ValueError(f"value must be an option's index, 0 to {len(frames) - 1}; got {value}")
+    menu = W.Dropdown(options=[(str(label), i) for i, label in enumerate(labels)], value=value,
+                      description=description)
+    images = [W.Image(value=f, format="png") for f in frames]
+    if hasattr(W, "Stack"):  # ipywidgets >= 8: switch frames in the browser
+        view = W.Stack(images, selected_index=value)
+        links = [W.jslink((menu, "index"), (view, "selected_index"))]
+    else:  # ipywidgets 7 (Colab): one image, its value swapped by the kernel
+        view, links = W.Image(value=frames[value], format="png"), []
+
+        def show(change):
+            view.value = frames[change["new"]]
+
+        menu.observe(show, names="index")
+    box = W.VBox([menu, view])
+    box.add_class("ganlib-picker")
+    box.links = links  # the browser-side wiring, kept for inspection
+    return box

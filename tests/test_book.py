@@ -144,3 +144,29 @@ def test_scrubbers_render_once_and_scrub_offline(browser, chapter):
     severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
               and ("jupyter-widgets" in e["message"] or "vendor/" in e["message"])]
     assert not severe, severe
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if widget_views(c, "ganlib-picker")],
+                         ids=lambda p: p.stem)
+def test_pickers_switch_pictures_offline(browser, chapter):
+    """A picker (ganlib.widgets.picker) shows one picture, and choosing another option in its
+    dropdown shows another, with no kernel behind the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(f"{browser.base}/book/{chapter.stem}.html")
+    n = widget_views(chapter, "ganlib-picker")
+    found = wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".ganlib-picker")) >= n)
+    pickers = browser.find_elements(By.CSS_SELECTOR, ".ganlib-picker")
+    assert found and len(pickers) == n, f"{len(pickers)} pickers rendered for {n} widgets"
+    for picker in pickers:
+        browser.execute_script("arguments[0].scrollIntoView()", picker)
+        assert wait_for(lambda: len(visible_frame(browser, picker)) == 1)
+        before = visible_frame(browser, picker)
+        assert not before[0].endswith(":0"), "the picture did not load"
+        menu = Select(picker.find_element(By.CSS_SELECTOR, "select"))
+        chosen = menu.first_selected_option.text
+        other = next(o.text for o in menu.options if o.text != chosen)
+        menu.select_by_visible_text(other)
+        assert wait_for(lambda: visible_frame(browser, picker) != before), \
+            f"choosing {other!r} instead of {chosen!r} did not change the picture"

@@ -16,9 +16,10 @@ from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, ImageData,
                     weights_init)
 from ganlib.checkpoint import MODELS, kind_of, load_model, model_record
 from ganlib.conditional import (ACGANMLPDiscriminator, ConcatMLPDiscriminator,
-                                ConditionalDCGANGenerator, ConditionalMLPGenerator,
-                                ProjectionDCGANDiscriminator, ProjectionMLPDiscriminator,
+                                ConditionalMLPGenerator, ProjectionMLPDiscriminator,
                                 balanced_labels, check_labels)
+from ganlib.conditional_dcgan import (ACGANDCGANDiscriminator, ConcatDCGANDiscriminator,
+                                      ConditionalDCGANGenerator, ProjectionDCGANDiscriminator)
 from ganlib.losses import ac_loss, d_loss, g_loss_nonsaturating
 
 SMALL = dict(img_shape=(1, 8, 8), n_classes=4)
@@ -94,20 +95,55 @@ def test_g_without_labels_draws_the_classes_in_turn():
     assert torch.equal(G(z), G(z, balanced_labels(6, 4)))
 
 
-def test_the_conditional_dcgan_pair():
+DCGAN_DS = [ConcatDCGANDiscriminator, ProjectionDCGANDiscriminator, ACGANDCGANDiscriminator]
+
+
+@pytest.mark.parametrize("D_cls", DCGAN_DS)
+@pytest.mark.parametrize("options", [{}, {"spectral_norm": True}, {"batchnorm": False}])
+def test_the_conditional_dcgan_discriminators_shapes(D_cls, options):
     torch.manual_seed(0)
     G = ConditionalDCGANGenerator(nz=8, n_classes=4, ngf=4, nc=1, image_size=32)
     y = torch.tensor([0, 1, 2, 3, 3])
     x = G(torch.randn(5, 8), y)
     assert x.shape == (5, 1, 32, 32) and x.abs().max() <= 1
-    for options in ({}, {"spectral_norm": True}, {"batchnorm": False}):
-        D = ProjectionDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32, **options)
-        assert D(x, y).shape == (5,)
-    D.eval()
+    D = D_cls(n_classes=4, ndf=4, nc=1, image_size=32, **options)
+    assert D(x, y).shape == (5,)
+    if D_cls is ACGANDCGANDiscriminator:
+        source, classes = D.forward_with_classes(x)
+        assert source.shape == (5,) and classes.shape == (5, 4)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\]"):
+        D(x, torch.tensor([0, 1, 2, 3, 4]))
+
+
+def test_the_projection_dcgan_logit_moves_by_the_embedding_difference():
+    torch.manual_seed(0)
+    x = torch.rand(5, 1, 32, 32) * 2 - 1
+    D = ProjectionDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32).eval()
     with torch.no_grad():  # the label moves the logit by <embed(a) - embed(b), sum phi(x)>
         diff = D(x, torch.full((5,), 1)) - D(x, torch.full((5,), 2))
         expected = ((D.embed.weight[1] - D.embed.weight[2]) * D.phi(x).sum((2, 3))).sum(1)
     assert torch.allclose(diff, expected, atol=1e-5)
+
+
+def test_the_concat_dcgan_d_sees_the_label_as_constant_channels():
+    """D(x, y) is the plain DCGAN D on the image stacked with embed(y) at every pixel."""
+    torch.manual_seed(0)
+    x, y = torch.rand(3, 1, 32, 32) * 2 - 1, torch.tensor([2, 0, 3])
+    D = ConcatDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32, embed_dim=3).eval()
+    maps = D.embed.weight[y][:, :, None, None].expand(-1, -1, 32, 32)
+    with torch.no_grad():
+        want = D.psi(D.phi(torch.cat([x, maps], 1))).flatten()
+        assert torch.allclose(D(x, y), want)
+        assert not torch.allclose(D(x, y), D(x, torch.tensor([1, 1, 1])))
+
+
+def test_the_acgan_dcgan_d_ignores_the_label():
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    D = ACGANDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32).eval()
+    with torch.no_grad():
+        assert torch.equal(D(x, torch.tensor([0, 1, 2])), D(x, torch.tensor([3, 3, 3])))
+        assert torch.equal(D(x), D.forward_with_classes(x)[0])
 
 
 # ----------------------------------------------------------------------------- the registry
@@ -117,7 +153,9 @@ def test_the_conditional_dcgan_pair():
     ProjectionMLPDiscriminator(hidden=(8,), spectral_norm=True, **SMALL),
     ACGANMLPDiscriminator(hidden=(8,), **SMALL),
     ConditionalDCGANGenerator(nz=8, n_classes=4, ngf=4, nc=1, image_size=32),
-    ProjectionDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32, spectral_norm=True)])
+    ProjectionDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32, spectral_norm=True),
+    ConcatDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32, embed_dim=3),
+    ACGANDCGANDiscriminator(n_classes=4, ndf=4, nc=1, image_size=32, batchnorm=False)])
 def test_every_conditional_model_rebuilds_from_its_record(model):
     clone = load_model(model_record(model))
     assert type(clone) is type(model) and clone.hparams == model.hparams
@@ -126,11 +164,13 @@ def test_every_conditional_model_rebuilds_from_its_record(model):
 
 
 def test_models_does_not_import_conditional():
-    """ganlib.conditional builds on ganlib.models; the registry is assembled above both."""
+    """ganlib.conditional(_dcgan) build on ganlib.models; the registry is assembled above."""
+    import ganlib.conditional
     import ganlib.models
 
     source = open(ganlib.models.__file__).read()
     assert "import conditional" not in source and "from .conditional" not in source
+    assert "conditional_dcgan" not in open(ganlib.conditional.__file__).read().split('"""')[2]
 
 
 # ----------------------------------------------------------------------------- unconditional
@@ -236,10 +276,10 @@ def cond_pair(D_cls=ProjectionMLPDiscriminator, seed=0, n_classes=4, **d_kw):
     return G, D, make_adam(G), make_adam(D)
 
 
-def dcgan_cond_pair(seed=0, n_classes=4):
+def dcgan_cond_pair(seed=0, n_classes=4, D_cls=ProjectionDCGANDiscriminator):
     set_seed(seed)
     G = ConditionalDCGANGenerator(nz=8, n_classes=n_classes, ngf=4, nc=1, image_size=32)
-    D = ProjectionDCGANDiscriminator(n_classes=n_classes, ndf=4, nc=1, image_size=32)
+    D = D_cls(n_classes=n_classes, ndf=4, nc=1, image_size=32)
     G.apply(weights_init), D.apply(weights_init)
     return G, D, make_adam(G), make_adam(D)
 
@@ -277,9 +317,11 @@ def test_fit_draws_each_fake_for_the_labels_of_its_real_batch(D_cls, extra):
     assert all(math.isfinite(v) for v in run.history["loss_d"] + run.history["loss_g"])
 
 
-def test_the_conditional_dcgan_pair_trains_through_fit():
-    G, D, og, od = dcgan_cond_pair()
-    run = fit(G, D, og, od, labelled(n=32, side=32), cfg(steps=2))
+@pytest.mark.parametrize("D_cls", DCGAN_DS)
+def test_the_conditional_dcgan_pair_trains_through_fit(D_cls):
+    G, D, og, od = dcgan_cond_pair(D_cls=D_cls)
+    ac = {"ac_weight": 1.0} if D_cls is ACGANDCGANDiscriminator else {}
+    run = fit(G, D, og, od, labelled(n=32, side=32), cfg(steps=2, **ac))
     assert run.snapshots[-1]["samples"].shape == (8, 1, 32, 32) and run.step == 2
 
 
@@ -422,3 +464,29 @@ def test_ac_gan_adds_the_class_cross_entropy_to_both_players_losses():
     g_step(D, torch.optim.SGD(G.parameters(), lr=1.0), G(z, y), y=y, ac_weight=w,
            loss_fn=g_loss_nonsaturating)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params(G), want))
+
+
+# ----------------------------------------------------------------------------- snapshots
+
+def test_snapshot_wrappers_judge_a_conditional_pair_with_labels():
+    """with_heldout_accuracy judges reals as D(x, y) with their own labels and fakes with the
+    classes G(z) draws in turn; with_g_grad_norm's G loss is on D(G(z), y) too."""
+    from ganlib import default_snapshot, with_g_grad_norm, with_heldout_accuracy
+    from ganlib.losses import g_loss_nonsaturating
+
+    G, D, _, _ = cond_pair(dropout=0.0)
+    G.eval(), D.eval()
+    held = labelled(n=12, seed=3)
+    snap = with_g_grad_norm(with_heldout_accuracy(default_snapshot, held, n=12))
+    z = torch.randn(8, 6)
+    out = snap(G, D, z)
+    x = held.images.float() / 127.5 - 1
+    assert out["d_heldout"] == pytest.approx(torch.sigmoid(D(x, held.labels)).mean().item())
+    y = balanced_labels(8, 4)
+    fake_logits = D(G(z, y), y)
+    assert out["d_fake"] == pytest.approx(torch.sigmoid(fake_logits).mean().item())
+    grads = torch.autograd.grad(g_loss_nonsaturating(fake_logits), list(G.parameters()))
+    assert out["g_grad"] == pytest.approx(torch.sqrt(sum(g.square().sum() for g in grads)).item(),
+                                          rel=1e-5)
+    with pytest.raises(ValueError, match="needs labelled real images"):
+        with_heldout_accuracy(default_snapshot, held.images)(G, D, z)

@@ -36,6 +36,10 @@ CI_PARAMETERS = {
     "05_fixes": {"seeds": 2, "steps_mnist": 40, "steps_toy": 40, "steps_faces": 8,
                  "n_small": 128, "n_reference": 40, "n_kid": 12, "dataset": "mnist",
                  "data_root": "{tmp}/data", "n_eval": 64, "classifier_epochs": 1},
+    # full MNIST's code path; Fashion-MNIST from Debian's package; every way on two seeds
+    "06_conditional": {"dataset": "mnist", "data_root": "{tmp}/data", "steps": 6, "seeds": 2,
+                       "n_per_class": 10, "classifier_epochs": 1, "classifier_images": 300,
+                       "snapshot_every": 3},
 }
 # The committed run of a chapter is a default run, except where the chapter cannot run with
 # its defaults here, and says so: CelebA cannot be downloaded where the book is built.
@@ -45,7 +49,7 @@ COMMITTED_PARAMETERS = {"03_dcgan": {"dataset": "att-faces", "data_root": "data"
 
 def prepare_data(stem, tmp):
     """Offline stand-ins for what a chapter downloads: real digits in torchvision's layout."""
-    if stem in ("02_mnist", "05_fixes"):
+    if stem in ("02_mnist", "05_fixes", "06_conditional"):
         write_mnist_layout(tmp / "data", n_train=1000, n_test=300)
     if stem == "03_dcgan":
         write_celeba_zip(tmp / "celeba" / "img_align_celeba.zip", n=40)
@@ -141,7 +145,8 @@ def test_chapter_under_nbval(path, tmp_path):
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
 
     saved = {"02_mnist": ("mnist_mlp_gan.pt", (3, 1, 28, 28)),
-             "03_dcgan": ("dcgan_celeba_32.pt", (3, 3, 32, 32))}
+             "03_dcgan": ("dcgan_celeba_32.pt", (3, 3, 32, 32)),
+             "06_conditional": ("projection.pt", (3, 1, 32, 32))}
     if path.stem in saved:  # the chapter saved a generator that loads without its config
         from ganlib import load_generator
 

@@ -45,6 +45,32 @@ def test_scrubber_rejects_mismatched_frames():
         widgets.scrubber(PNG, [0, 1])
 
 
+def test_picker_links_the_dropdown_to_the_frames_in_the_browser():
+    box = widgets.picker(PNG, ["zero", "one", "two"], value=1)
+    menu, view = box.children
+    assert isinstance(menu, W.Dropdown) and menu.label == "one" and menu.index == 1
+    assert isinstance(view, W.Stack) and view.selected_index == 1
+    assert [c.value for c in view.children] == PNG
+    (link,) = box.links
+    assert (link.source[0], link.source[1], link.target[0], link.target[1]) == (
+        menu, "index", view, "selected_index")
+
+
+def test_picker_without_stack_swaps_one_image_from_python(monkeypatch):
+    monkeypatch.delattr(W, "Stack")
+    menu, view = widgets.picker(PNG, [0, 1, 2]).children
+    assert isinstance(view, W.Image) and view.value == PNG[0]
+    menu.index = 2
+    assert view.value == PNG[2]
+
+
+def test_picker_rejects_bad_input():
+    with pytest.raises(ValueError, match="one frame per option"):
+        widgets.picker(PNG, ["a"])
+    with pytest.raises(ValueError, match="0 to 2; got 3"):
+        widgets.picker(PNG, ["a", "b", "c"], value=3)
+
+
 def test_training_scrubber_renders_one_png_per_snapshot():
     set_seed(0)
     G, D = ToyGenerator(), ToyDiscriminator()
@@ -76,6 +102,9 @@ def test_works_with_colab_ipywidgets_7(tmp_path):
         "assert isinstance(view, W.Image) and view.value == b'a'\n"
         "slider.index = 1\n"
         "assert view.value == b'b'\n"
+        "menu, view = widgets.picker([b'a', b'b'], ['x', 'y']).children\n"
+        "menu.index = 1\n"
+        "assert view.value == b'b'\n"
         "print('ok')\n")
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -102,3 +131,21 @@ def test_history_frames_share_one_loss_scale_and_label_the_half_line():
         plt.close("all")
     assert limits[0] == limits[1] and limits[0][1] > 4.0, limits
     assert "D = 1/2" in labels, labels
+
+
+def test_show_images_names_each_row_at_its_centre():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    images = torch.zeros(6, 1, 10, 10)
+    ax = viz.show_images(images, nrow=3, row_labels=["first", "second"], padding=2)
+    texts = {t.get_text(): t.get_position() for t in ax.texts}
+    assert set(texts) == {"first", "second"}
+    assert texts["first"][1] == 2 + 6 and texts["second"][1] == 2 + 12 + 6  # row centres
+    assert texts["first"][0] < 0  # left of the grid
+    with pytest.raises(ValueError, match="3 row labels for 2 rows of 3 images"):
+        viz.show_images(images, nrow=3, row_labels=["a", "b", "c"])
+    plt.close("all")
