@@ -262,14 +262,18 @@ def test_chapter6_prose_matches_its_outputs():
 
 
 def test_chapter6_acgan_digit_claims_match_the_per_run_spreads():
-    """'AC-GAN has two classes read right in each run; seeds 0 and 1 at 0.81 to 1.08, at the
-    narrow end of projection's 0.83 to 1.32; the narrowest (0.19, 0.29) are seed 2's';
-    'the concatenation D's classes are all wider than the reals' (1.02 to 1.39)'."""
+    """'AC-GAN has two classes read right in each run, and the lowest confidence of all; seeds
+    0 and 1 at 0.81 to 1.08, at the narrow end of projection's 0.83 to 1.32; the narrowest
+    (0.19, 0.29) are seed 2's'; 'the concatenation D's classes: 1.02 to 1.39'."""
     text = outputs_text(ROOT / "book" / "06_conditional.ipynb")
-    spreads = {(way, int(s)): [float(v) for v in vals.split()] for way, s, vals in re.findall(
-        r"^  (concat|projection|AC-GAN) +seed (\d): +\d+ classes; spreads ([\d. ]+)$", text,
-        re.M)}
+    rows = re.findall(r"^  (concat|projection|AC-GAN) +seed (\d): confidence ([\d.]+); +\d+ "
+                      r"classes; spreads ([\d. ]+)$", text, re.M)
+    spreads = {(way, int(s)): [float(v) for v in vals.split()] for way, s, _, vals in rows}
     assert len(spreads) == 9, spreads
+    # "every AC-GAN run below every other run" in the classifier's confidence
+    confidence = {(way, int(s)): float(c) for way, s, c, _ in rows}
+    assert max(v for (w, _), v in confidence.items() if w == "AC-GAN") < min(
+        v for (w, _), v in confidence.items() if w != "AC-GAN")
     ac = [spreads["AC-GAN", s] for s in range(3)]
     assert all(len(v) == 2 for v in ac) and sorted(ac[2]) == [0.19, 0.29]
     assert min(ac[0] + ac[1]) == 0.81 and max(ac[0] + ac[1]) == 1.08
