@@ -30,6 +30,7 @@ import torch
 from .classifier import predict
 from .conditional import check_labels
 from .metrics import frechet_distance, wasserstein_1d
+from .snapshots import default_snapshot
 from .utils import slerp
 
 
@@ -147,8 +148,7 @@ def class_grid_snapshot(n_z=8):
         if len(fixed_noise) < n_z:
             raise ValueError(f"class_grid_snapshot({n_z}) needs FitConfig.n_fixed >= {n_z}, "
                              f"got {len(fixed_noise)}")
-        x = class_grid(G, fixed_noise[:n_z]).cpu()
-        return {"samples": x.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)}
+        return default_snapshot(lambda z: class_grid(G, z), D, fixed_noise[:n_z])
 
     return snapshot
 

@@ -26,6 +26,23 @@ import ipywidgets as W
 from . import viz
 
 
+def _frames_view(frames, control, first=0):
+    """(view, links): the frame `control.index` picks among `frames` (PNG bytes). With
+    ipywidgets >= 8 a Stack of every frame, switched in the browser by a jslink (so it works
+    in the static book); with ipywidgets 7 (Colab) one Image whose value a Python observer
+    swaps, which needs a kernel."""
+    if hasattr(W, "Stack"):
+        view = W.Stack([W.Image(value=f, format="png") for f in frames], selected_index=first)
+        return view, [W.jslink((control, "index"), (view, "selected_index"))]
+    view = W.Image(value=frames[first], format="png")
+
+    def show(change):
+        view.value = frames[change["new"]]
+
+    control.observe(show, names="index")
+    return view, []
+
+
 def scrubber(frames, steps, interval=400, description="step"):
     """A widget that scrubs through `frames` (PNG bytes), one per training step in `steps`."""
     if len(frames) != len(steps) or not frames:
@@ -36,18 +53,8 @@ def scrubber(frames, steps, interval=400, description="step"):
                                continuous_update=True, layout=W.Layout(width="60%"))
     play = W.Play(min=0, max=len(frames) - 1, step=1, interval=interval, value=0,
                   description="play")
-    links = [W.jslink((play, "value"), (slider, "index"))]
-    images = [W.Image(value=f, format="png") for f in frames]
-    if hasattr(W, "Stack"):  # ipywidgets >= 8: switch frames in the browser
-        view = W.Stack(images, selected_index=0)
-        links.append(W.jslink((slider, "index"), (view, "selected_index")))
-    else:  # ipywidgets 7 (Colab): one image, its value swapped by the kernel
-        view = images[0]
-
-        def show(change):
-            view.value = frames[change["new"]]
-
-        slider.observe(show, names="index")
+    view, links = _frames_view(frames, slider)
+    links = [W.jslink((play, "value"), (slider, "index"))] + links
     box = W.VBox([W.HBox([play, slider]), view])
     box.add_class("ganlib-scrubber")
     box.links = links  # the browser-side wiring, kept for inspection
@@ -73,17 +80,7 @@ def picker(frames, labels, value=0, description="class"):
         raise ValueError(f"value must be an option's index, 0 to {len(frames) - 1}; got {value}")
     menu = W.Dropdown(options=[(str(label), i) for i, label in enumerate(labels)], value=value,
                       description=description)
-    images = [W.Image(value=f, format="png") for f in frames]
-    if hasattr(W, "Stack"):  # ipywidgets >= 8: switch frames in the browser
-        view = W.Stack(images, selected_index=value)
-        links = [W.jslink((menu, "index"), (view, "selected_index"))]
-    else:  # ipywidgets 7 (Colab): one image, its value swapped by the kernel
-        view, links = W.Image(value=frames[value], format="png"), []
-
-        def show(change):
-            view.value = frames[change["new"]]
-
-        menu.observe(show, names="index")
+    view, links = _frames_view(frames, menu, first=value)
     box = W.VBox([menu, view])
     box.add_class("ganlib-picker")
     box.links = links  # the browser-side wiring, kept for inspection
