@@ -1,6 +1,7 @@
 """The committed chapters: clean, honest records of a full run, rerunnable by papermill, and
 checked by nbval with small parameters injected the way a reader's papermill rerun injects them."""
 
+import ast
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import yaml
 
 from conftest import CHAPTERS, ROOT, write_mnist_layout
 from ganlib.celeba import write_celeba_zip
+from ganlib.utils import source_markdown
 
 # Small parameters for CI, per chapter: the same names a reader passes to papermill.
 # "{tmp}" stands for the test's temporary folder.
@@ -146,9 +148,6 @@ def test_shown_source_is_the_librarys_current_source(path):
     code a reader's run now executes: a library change to a shown function needs the chapter
     rerun. The shown objects are found by evaluating show_source's arguments after the
     chapter's own import lines (imports only: no other code of the chapter runs here)."""
-    import ast
-    import inspect
-
     nb = nbformat.read(path, as_version=4)
     names = {}
     for cell in code_cells(nb):
@@ -158,22 +157,20 @@ def test_shown_source_is_the_librarys_current_source(path):
             continue
         imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         exec(compile(ast.Module(body=imports, type_ignores=[]), str(path), "exec"), names)
-    stale, shown = [], 0
+    stale, shown = {}, 0
     for i, cell in enumerate(code_cells(nb)):
         calls = [n for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Call)
                  and getattr(n.func, "id", getattr(n.func, "attr", None)) == "show_source"]
-        if not calls:
-            continue
         objs = [eval(ast.unparse(arg), names) for call in calls for arg in call.args]
         blocks = [o.data["text/markdown"] for o in cell.outputs
                   if "text/markdown" in o.get("data", {})]
         assert len(blocks) == len(objs), f"code cell {i + 1}: {len(blocks)} blocks shown"
         for obj, block in zip(objs, blocks):
             shown += 1
-            if block.strip() != f"```python\n{inspect.getsource(obj).rstrip()}\n```":
-                stale.append(f"code cell {i + 1}: {obj.__qualname__}")
+            if block.strip() != source_markdown(obj):
+                stale[obj.__qualname__] = f"code cell {i + 1}"
     known = KNOWN_STALE_SOURCE.get(path.stem, set())
-    assert {name.split(": ")[1] for name in stale} == known, (
+    assert set(stale) == known, (
         f"{path.name} shows an older source than ganlib's for {stale} (known: {sorted(known)}): "
         f"rerun the chapter (README, 'To refresh a committed chapter') and update "
         f"KNOWN_STALE_SOURCE")
