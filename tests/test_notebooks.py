@@ -137,8 +137,6 @@ def test_widget_views_have_saved_state(path):
 # unconditional path is tested unchanged), but the page shows the older text. Each entry goes
 # when its chapter is rerun; the test fails if the list is not exact, either way.
 KNOWN_STALE_SOURCE = {
-    "02_mnist": {"TensorBatches.epoch"},
-    "03_dcgan": {"train_step"},
     "05_fixes": {"with_g_grad_norm", "Recipe"},
 }
 
