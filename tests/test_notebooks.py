@@ -131,16 +131,6 @@ def test_widget_views_have_saved_state(path):
                 assert c.source.startswith("# NBVAL_IGNORE_OUTPUT"), c.source[:60]
 
 
-# Chapters whose committed run predates a change to code they show: ganlib's conditional path
-# (labels through train_step, TensorBatches and the snapshots; chapter 6) and a reworded
-# comment of compare.Recipe. The code they ran behaves as today's on their inputs (the
-# unconditional path is tested unchanged), but the page shows the older text. Each entry goes
-# when its chapter is rerun; the test fails if the list is not exact, either way.
-KNOWN_STALE_SOURCE = {
-    "05_fixes": {"with_g_grad_norm", "Recipe"},
-}
-
-
 def test_shown_source_is_the_librarys_current_source(path):
     """A chapter shows ganlib's code with show_source, and its committed page must show the
     code a reader's run now executes: a library change to a shown function needs the chapter
@@ -167,11 +157,9 @@ def test_shown_source_is_the_librarys_current_source(path):
             shown += 1
             if block.strip() != source_markdown(obj):
                 stale[obj.__qualname__] = f"code cell {i + 1}"
-    known = KNOWN_STALE_SOURCE.get(path.stem, set())
-    assert set(stale) == known, (
-        f"{path.name} shows an older source than ganlib's for {stale} (known: {sorted(known)}): "
-        f"rerun the chapter (README, 'To refresh a committed chapter') and update "
-        f"KNOWN_STALE_SOURCE")
+    assert not stale, (
+        f"{path.name} shows an older source than ganlib's for {stale}: rerun the chapter "
+        f"(README, 'To refresh a committed chapter')")
     assert shown, "every chapter shows some of ganlib's code; none was found"
 
 
