@@ -27,17 +27,32 @@ def test_chapter2_committed_run_meets_the_bar_it_claims():
     seconds = float(re.search(r"trained [\d,]+ steps .* in (\d+) s on", text).group(1))
     # The budget is six minutes on the CPU of the committed speed record. The chapter scales
     # its training time by its own speed check against that record (the machines it is built
-    # on now run up to a third slower: 362 to 401 s there for 15,000 steps); the prose must
-    # state both the time it printed and the estimate, and the estimate must be in budget.
+    # on now have run that check up to 36% slower, and 15,000 steps in 362 to 401 s); the
+    # prose must state the time it printed and the estimates, which must be in budget. The
+    # classic loop's column of the same check does not run ganlib, so a slower ganlib step
+    # would show there even though ganlib's own ratio hides it.
     scaled = re.search(r"this run's (\d+) s of training, scaled by the speed check to the "
                        r"record's CPU: about (\d+) s", text)
     at_record = float(scaled.group(2))
     assert float(scaled.group(1)) == seconds and at_record <= 360, (seconds, at_record)
+    number = lambda v: float(v.replace(",", ""))
+    ours, classic = map(number, re.search(r"mlp cpu: ganlib ([\d,]+) img/s, classic ([\d,]+) "
+                                          r"img/s", text).groups())
+    records = {label: tuple(map(number, pair)) for label, *pair in re.findall(
+        r"committed record, .*?, (float32 both|bf16 ganlib, float32 classic): ganlib ([\d,]+) "
+        r"img/s, classic ([\d,]+) img/s", text)}
+    record = records["bf16 ganlib, float32 classic"][0]
+    by_classic = sorted(seconds * classic / r[1] for r in records.values())
+    assert by_classic[-1] <= 360, by_classic
     prose = "\n".join(c.source for c in nbformat.read(ROOT / "book" / "02_mnist.ipynb",
                                                       as_version=4).cells
                       if c.cell_type == "markdown")
     assert f"This run took {seconds:.0f} s to train" in prose
     assert f"about {at_record:.0f} s" in prose
+    assert f"{seconds:.0f} s × {ours:,.0f} / {record:,.0f} ≈ {at_record:.0f} s" in prose
+    assert f"ran {1 - ours / record:.0%} below" in prose
+    lo, hi = (round(v, -1) for v in (by_classic[0], by_classic[-1]))
+    assert f"comes to {lo:.0f} to {hi:.0f} s" in prose, (lo, hi)
     acc = float(re.search(r"held-out accuracy ([\d.]+)%", text).group(1))
     assert acc >= 98, acc
     assert "classes hit (>= 1% of samples): 10 of 10" in text
@@ -90,7 +105,8 @@ def test_chapter3_committed_run_shows_faces_augmentation_and_no_copying_as_it_cl
     text = outputs_text(ROOT / "book" / "03_dcgan.ipynb")
     assert "648 training images of (1, 64, 64)" in text
     assert "40 photos of people s37-s40" in text and "36 photos (10.pgm)" in text
-    minutes = [float(m) for m in re.findall(r"training time ([\d.]+) min on cpu", text)]
+    minutes = [float(m) for m in re.findall(r"wall time ([\d.]+) min \(training and scoring\) "
+                                            r"on cpu", text)]
     assert len(minutes) == 4 and sum(minutes) <= 26, minutes
     assert nb.metadata.papermill.duration <= 30 * 60  # papermill's record of the whole run
     for seed in (0, 1):
