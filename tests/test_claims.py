@@ -27,7 +27,7 @@ def test_chapter2_committed_run_meets_the_bar_it_claims():
     seconds = float(re.search(r"trained [\d,]+ steps .* in (\d+) s on", text).group(1))
     # The budget is six minutes on the CPU of the committed speed record. The chapter scales
     # its training time by its own speed check against that record (the machines it is built
-    # on now have run that check up to 36% slower, and 15,000 steps in 362 to 401 s); the
+    # on now have run that check up to 36% slower, and 15,000 steps in 356 to 401 s); the
     # prose must state the time it printed and the estimates, which must be in budget. The
     # classic loop's column of the same check does not run ganlib, so a slower ganlib step
     # would show there even though ganlib's own ratio hides it.
