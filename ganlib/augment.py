@@ -1,47 +1,13 @@
-"""Differentiable augmentation of the discriminator's inputs, real and fake alike.
+"""What D sees: the same random transformation T of its real and fake inputs.
 
-Zhao, Liu, Lin, Zhu & Han 2020, "Differentiable Augmentation for Data-Efficient GAN
-Training" (DiffAugment), arXiv:2006.10738. With few training images D memorises them, its
-outputs on held-out reals drift towards "fake", and G's feedback turns to noise. Augmenting
-only the reals would teach G to produce augmented images (cut-out squares, shifted borders),
-because for D they would then be part of "real". Applying the same random transformation T to
-both, D(T(x)) and D(T(G(z))), and back-propagating G's loss *through* T, leaves the target
-distribution alone: D learns to tell T(real) from T(fake), and G still learns to match the
-un-augmented data, as long as T does not destroy what tells them apart.
-
-`diff_augment(x, policy)` applies the named transformations in order, each with fresh random
-parameters per sample. All are made of differentiable tensor operations on `x` (arithmetic,
-indexing, `torch.where`; nothing in place), so gradients reach `x`, and through it G.
-
-* brightness: add b ~ U(-0.5, 0.5) to every pixel.
-* saturation: scale each pixel's deviation from its channel mean by s ~ U(0, 2). Only for
-  3-channel images: with one channel the mean is the pixel itself and there is nothing to scale.
-* contrast: scale each pixel's deviation from the image mean by c ~ U(0.5, 1.5).
-* color: brightness, saturation, contrast (DiffAugment's "color").
-* translation: shift the image by whole pixels, up to 1/8 of its side in each direction.
-* cutout: blank a square of half the image's side at a uniformly random centre; near a border
-  only the part inside the image is blanked (as in DeVries & Taylor 2017, "Improved
-  Regularization of CNNs with Cutout", arXiv:1708.04552).
-
-What is "empty" in a [-1, 1] image? We fill with 0 (`fill=0.0`), mid-grey: the middle of the
-range, what D's own convolutions pad with, and what Zhao et al.'s code fills with (zero
-padding, and a multiplicative 0/1 mask on [-1, 1] images). -1 would be black, which on MNIST
-(background -1) is invisible; since real and fake get the same treatment, D can learn nothing
-from the fill either way. `fill=-1.0` is there to try.
-
-The random parameters come from `generator` when one is given (drawn on the generator's device,
-then moved to x's: a CPU generator gives the same augmentations on every device), otherwise
-from torch's global generator on x's device, so that `fit` (which seeds and checkpoints the
-global state) stays reproducible and resumes exactly, with no host sync per step on a GPU.
-
-Instance noise (`with_instance_noise`; Sønderby, Caballero, Theis, Shi & Huszár 2016,
-"Amortised MAP Inference for Image Super-resolution", arXiv:1610.04490; Arjovsky &
-Bottou 2017, "Towards Principled Methods for Training GANs", arXiv:1701.04862) is one more
-transformation of D's inputs, real and fake alike: x + sigma * N(0, I). Early in training the
-real and generated distributions barely overlap, so a perfect D exists and G's gradients from
-it vanish or carry no information; blurring both with the same Gaussian makes them overlap.
-Sigma is annealed to 0 (`FitConfig.instance_noise`), so the game ends on the clean data. It
-goes after the DiffAugment policy, and G's loss back-propagates through it like through T.
+DiffAugment (Zhao, Liu, Lin, Zhu & Han 2020, arXiv:2006.10738): with few training images D
+memorises them. Augmenting the reals alone would teach G to draw augmented images; applying
+the same T to both, D(T(x)) and D(T(G(z))), and back-propagating G's loss through T, leaves
+the target alone. Every transformation here is differentiable in x (nothing in place), and
+draws its random parameters from torch's global generator (which `fit` checkpoints) unless a
+`generator` is given. Instance noise (Sønderby et al. 2016, arXiv:1610.04490; Arjovsky &
+Bottou 2017, arXiv:1701.04862) is one more such T: x + sigma N(0, I), sigma annealed to 0,
+so that the two distributions overlap early on.
 """
 
 import torch
@@ -84,11 +50,14 @@ def _randint(x, low, high, n, generator):
 
 
 def brightness(x, generator=None):
+    """Add b ~ U(-0.5, 0.5) to every pixel of each image."""
     b = _uniform(x, len(x), generator) - 0.5
     return x + b.view(-1, 1, 1, 1)
 
 
 def saturation(x, generator=None):
+    """Scale each pixel's deviation from its channel mean by s ~ U(0, 2); RGB only (with one
+    channel there is nothing to scale)."""
     if x.shape[1] != 3:
         return x
     s = 2 * _uniform(x, len(x), generator)
@@ -97,6 +66,7 @@ def saturation(x, generator=None):
 
 
 def contrast(x, generator=None):
+    """Scale each pixel's deviation from the image's mean by c ~ U(0.5, 1.5)."""
     c = _uniform(x, len(x), generator) + 0.5
     mean = x.mean((1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
     return (x - mean) * c.view(-1, 1, 1, 1) + mean
@@ -119,7 +89,8 @@ def translation(x, generator=None, fill=0.0, ratio=TRANSLATION_RATIO):
 
 def cutout(x, generator=None, fill=0.0, ratio=CUTOUT_RATIO):
     """Set a round(H * ratio) x round(W * ratio) square to `fill`, centred on a uniformly
-    random pixel of each image (so near a border part of it falls outside)."""
+    random pixel of each image, so near a border part of it falls outside (DeVries & Taylor
+    2017, arXiv:1708.04552)."""
     B, _, H, W = x.shape
     h, w = round(H * ratio), round(W * ratio)
     top = _randint(x, 0, H, B, generator).view(B, 1) - h // 2
@@ -137,8 +108,11 @@ _OPS = {"brightness": brightness, "saturation": saturation, "contrast": contrast
 
 def diff_augment(x, policy="translation,cutout,color", generator=None, fill=0.0):
     """x (B, C, H, W) in [-1, 1] -> the same images, each transformed by the transformations
-    in `policy` (see the module's docstring) with its own random parameters. Differentiable
-    with respect to x; dtype and channels_last layout are kept. An empty policy returns x."""
+    in `policy` in order ("color" is brightness, saturation, contrast), each image with its own
+    random parameters. Differentiable in x; dtype and channels_last layout are kept; an empty
+    policy returns x. `fill` is what translation and cutout leave empty: 0, mid-grey, the
+    middle of the range, what D's convolutions pad with and what Zhao et al.'s code fills
+    with (-1 would be black, invisible on MNIST's background)."""
     names = parse_policy(policy)
     if not names:
         return x

@@ -1,35 +1,16 @@
-"""`FitConfig`: every setting of `ganlib.train.fit`, with one comment each, and their checks.
+"""`FitConfig`: every setting of `ganlib.train.fit`, one comment each, and their checks.
 
-A frozen dataclass of plain values, so a checkpoint stores it as a dict (`asdict`) and a
-resumed run compares it field by field (`ganlib.resume.RESUME_FREE` lists the fields a resumed
-run may change; every other one, today's and tomorrow's, must match the checkpoint's).
-A field added later must default to what runs did before it existed: a checkpoint without it
-is compared as if it held the default, so it keeps resuming.
-
-`g_loss` names the whole game, not only G's loss, since the hinge and Wasserstein games come
-with their own D losses; the name stayed `g_loss` so that checkpoints and chapters from before
-("nonsaturating", "minimax") keep their meaning.
-
-`n_critic` > 1 (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1; Gulrajani et al. 2017
-use 5): a step is n_critic D updates, each on the next batch of the data with fresh noise, and
-then one G update. So `steps` counts G updates, an epoch has len(batches) // n_critic steps,
-and a resumed run restarts at batch step * n_critic, which keeps it exact. Under torchrun every
-process pulls the same global batches and the noise of each D update (`ganlib.distributed`).
-
-`instance_noise` is the std at step 0, falling linearly, s * (1 - step / total), like the
-learning rates with lr_decay="linear": a function of the step, so resuming continues it (a run
-extended to more steps stretches both schedules from where it is).
-
-The random numbers of the penalties (WGAN-GP's eps) and of instance noise come from torch's
-global generator, which `fit` checkpoints. Under torchrun it is in the same state in every
-process, so, as with DiffAugment, each process's share of the batch gets the same draws.
+A frozen dataclass of plain values, so a checkpoint stores it as a dict and a resumed run
+compares it field by field (`ganlib.engine.resume.RESUME_FREE` lists the fields a resumed run
+may change). Schedules (the learning rates' decay, instance noise, lazy R1) are functions of
+the step, so a resumed run continues them.
 """
 
 import numbers
 from dataclasses import dataclass
 
 from .augment import parse_policy
-from .losses import d_loss, loss_pair
+from .losses import loss_pair
 
 UPDATES = ("both", "d", "g")
 LR_DECAY = ("none", "linear")
@@ -43,8 +24,7 @@ class FitConfig:
     # the game, by G's loss: "nonsaturating" or "minimax" (both against D's cross-entropy
     # d_loss), "hinge" or "wasserstein" (each with its own D loss; ganlib.losses.LOSSES)
     g_loss: str = "nonsaturating"
-    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
-    updates: str = "both"  # "both", or "d" / "g" to update only that player
+    updates: str = "both"  # "both", or "d" / "g": the other player is evaluated, never stepped
     n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
     snapshot_every: int = 0  # steps between snapshots; 0 keeps only the first and the last
     # steps between fit's score_fn calls (each also takes a snapshot); 0: at every snapshot.
@@ -116,10 +96,7 @@ def check_config(cfg):
             raise ValueError(f"FitConfig.{name} must be None (pick for the device), True or "
                              f"False, got {getattr(cfg, name)!r}")
     parse_policy(cfg.augment)  # a misspelt augmentation fails here
-    d_loss_fn, _ = loss_pair(cfg.g_loss)  # a misspelt game fails here
-    if cfg.label_smoothing and d_loss_fn is not d_loss:
-        raise ValueError(f"FitConfig.label_smoothing needs the cross-entropy D loss, which the "
-                         f"{cfg.g_loss!r} game does not use")
+    loss_pair(cfg.g_loss)  # a misspelt game fails here
 
 
 def total_steps(cfg, n_batches):

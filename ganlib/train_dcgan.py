@@ -10,7 +10,7 @@ underscores), defaults, bounds and checks (`ganlib.check_params`), plus --bf16 a
 chapter's: the same data (`ganlib.dcgan_data`), models, `FitConfig`, checkpoint file
 (`<out_dir>/dcgan_<dataset>_<image_size>.pt`) and `meta`, so a run started in the chapter
 resumes here and the other way round. Under torchrun the same `fit` runs in every process with
-`parallel=ganlib.distributed.init()`; see ganlib/distributed.py for what changes.
+`parallel=ganlib.engine.distributed.init()`; see ganlib/engine/distributed.py for what changes.
 """
 
 import argparse
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
-from .data import TensorBatches
 from .augment import parse_policy
-from .images import dcgan_data, dcgan_defaults, dcgan_split
+from .book.params import ParameterError, check_out_dir, check_params
+from .data import TensorBatches
+from .data.images import dcgan_data, dcgan_defaults, dcgan_split
+from .engine import distributed
 from .models import DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator, weights_init
-from .params import ParameterError, check_out_dir, check_params
 from .train import FitConfig, fit, make_adam
 from .utils import describe_device, get_device, set_seed
 

