@@ -18,6 +18,7 @@ from .data import (DataFileError, ImageData, Mixture1D, TensorBatches, att_faces
                    extract_att_faces, grid2d, grid_centres, image_cache, load_mnist,
                    mnist_fallback, mnist_splits, ring2d, ring_centres, split_people)
 from .engine.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
+from .engine.safety import TrainingDiverged
 from .engine.snapshots import (default_snapshot, gan_lab_snapshot, with_g_grad_norm,
                                with_heldout_accuracy)
 from .game import Game, make_game

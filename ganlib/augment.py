@@ -1,9 +1,9 @@
-"""What D sees: the same random transformation T of its real and fake inputs.
+"""What D sees: its real and fake inputs transformed alike, by one random family T.
 
 DiffAugment (Zhao, Liu, Lin, Zhu & Han 2020, arXiv:2006.10738): with few training images D
 memorises them. Augmenting the reals alone would teach G to draw augmented images; applying
-the same T to both, D(T(x)) and D(T(G(z))), and back-propagating G's loss through T, leaves
-the target alone. Every transformation here is differentiable in x (nothing in place), and
+T to both, D(T(x)) and D(T(G(z))) (each image its own draw), and back-propagating G's loss
+through T, leaves the target alone. Every transformation here is differentiable in x (nothing in place), and
 draws its random parameters from torch's global generator (which `fit` checkpoints) unless a
 `generator` is given. Instance noise (Sønderby et al. 2016, arXiv:1610.04490; Arjovsky &
 Bottou 2017, arXiv:1701.04862) is one more such T: x + sigma N(0, I), sigma annealed to 0,

@@ -3,7 +3,9 @@
 A frozen dataclass of plain values, so a checkpoint stores it as a dict and a resumed run
 compares it field by field (`ganlib.engine.resume.RESUME_FREE` lists the fields a resumed run
 may change). Schedules (the learning rates' decay, instance noise, lazy R1) are functions of
-the step, so a resumed run continues them.
+the step and the run's length, so a resumed run continues them. A run extended to more steps
+recomputes them over its new length: a decayed learning rate rises again, to
+initial_lr * (1 - step / new length).
 """
 
 import numbers
@@ -31,7 +33,9 @@ class FitConfig:
     # Scores cost more than snapshots (Inception features): score less often than you look
     score_every: int = 0
     sync_every: int = 25  # steps between host syncs (history flush, progress-bar text)
-    checkpoint_every: int = 0  # steps between checkpoints; 0 writes one at the end only
+    # steps between checkpoints; 0: at the end only. With a path, Ctrl-C or an error in a
+    # step also saves the last whole step (ganlib.engine.safety)
+    checkpoint_every: int = 0
     checkpoint_path: str | None = None  # where checkpoints go; None: no checkpoints
     resume: bool = True  # continue from checkpoint_path when it exists
     seed: int = 0  # seeds the batch order and the fixed noise
@@ -42,7 +46,7 @@ class FitConfig:
     compile: bool = False  # torch.compile G and D: slow first steps, faster after (CUDA)
     progress: bool = True  # a tqdm bar in images/s
     ema: float = 0.0  # decay of the moving average of G's weights (0.999: ~1000 steps); 0: off
-    lr_decay: str = "none"  # "linear": both learning rates fall linearly to 0 at the last step
+    lr_decay: str = "none"  # "linear": both learning rates fall linearly, to 0 after the last step
     max_seconds: float = 0.0  # also stop after this much training time in this call; 0: no limit
     augment: str = ""  # DiffAugment policy on D's inputs, e.g. "translation,cutout,color"; "": off
     gp_weight: float = 0.0  # WGAN-GP's lambda (10 in the paper): D's loss + lambda * GP; 0: off

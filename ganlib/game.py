@@ -1,8 +1,9 @@
-"""The game a training step plays, settled once: the two losses, what D sees, the terms added
-to each player's loss, the labels, the precision, and where G's noise comes from.
+"""The game a training step plays: the two losses, what D sees, the terms added to each
+player's loss, the labels, the precision, and where G's noise comes from.
 
-`fit` builds one `Game` from its FitConfig (`make_game`); `ganlib.steps` only asks it
-questions, so the step keeps the shape of Algorithm 1 whatever a chapter adds. `Game()` is
+`fit` builds it from its FitConfig at the top (`make_game`); each batch then binds its labels
+(`Game.take`) and each step its schedules (instance noise, lazy R1). `ganlib.steps` only asks
+it questions, so the step keeps the shape of Algorithm 1 whatever a chapter adds. `Game()` is
 chapter 1's game: D's cross-entropy against the non-saturating G, nothing else.
 
 The extra terms are small callables beside the losses they extend: R1 (Mescheder et al. 2018,
@@ -146,7 +147,7 @@ def make_game(g_loss="nonsaturating", augment="", r1_weight=0.0, gp_weight=0.0,
     `ganlib.losses.LOSSES`, augment a DiffAugment policy; each weight > 0 adds its term.
     Raises ValueError for an unknown game or augmentation."""
     d_loss_fn, g_loss_fn = loss_pair(g_loss)
-    d_terms = [R1(r1_weight)] if r1_weight else []  # in this order: the sum's rounding
+    d_terms = [R1(r1_weight)] if r1_weight else []  # summed in this order
     d_terms += [GradientPenalty(gp_weight)] if gp_weight else []
     d_terms += [ClassLoss(ac_weight)] if ac_weight else []
     g_terms = [ClassLoss(ac_weight).on_fakes] if ac_weight else []

@@ -68,8 +68,8 @@ g_loss_hinge = g_loss_wasserstein = g_loss_score  # one loss under its two games
 
 def ac_loss(class_logits, labels):
     """-E log P(C = y | x): the cross-entropy of AC-GAN's class head, log(n_classes) when all
-    its logits are equal. D's loss gains it on reals and fakes, G's on fakes. class_logits (B, n_classes), labels (B,) -> 0-d tensor (a batch
-    mean)."""
+    its logits are equal. D's loss gains it on reals and fakes, G's on fakes.
+    class_logits (B, n_classes), labels (B,) -> 0-d tensor (a batch mean)."""
     return F.cross_entropy(class_logits.float(), labels)
 
 

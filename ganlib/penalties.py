@@ -23,7 +23,7 @@ def gradient_penalty(D, real, fake, generator=None):
     """E[(||grad D(x_hat)||_2 - 1)^2], x_hat = eps * real + (1 - eps) * fake, eps ~ U(0, 1)
     per sample: the optimal Wasserstein critic has gradient norm 1 on the lines between real
     and generated points. eps comes from `generator` if given, else from torch's global
-    generator on real's device (which `fit` seeds and checkpoints). The penalty trains D only.
+    generator on real's device (which `fit` checkpoints and restores). It trains D only.
     real, fake (B, ...) (images (B, C, H, W) or points (B, dim)); D(x) -> logits (B,);
     returns a 0-d tensor."""
     shape = (len(real),) + (1,) * (real.dim() - 1)  # one eps per sample, broadcast

@@ -3,11 +3,12 @@
 `d_step` ascends V(D, G) in D's weights, `g_step` descends G's loss through a frozen D, and
 `train_step` is the algorithm's loop body: k D updates, then one G update. What later chapters
 add (augmentation, penalties, labels, AC-GAN's class term, bf16) arrives in one `Game`
-(`ganlib.game`); with the default, these functions are the algorithm and nothing else.
+(`ganlib.game`); with the default `Game()`, these functions are the algorithm itself, with
+one saving the classic tutorials make too: G's update reuses the fakes of the last D update
+(G runs forward once, D's update sees `fake.detach()`) instead of drawing fresh noise.
 
-G runs forward once per step: D's update sees `fake.detach()`, G's back-propagates through the
-same `fake`. The step returns detached 0-d tensors and never calls `.item()`: on a GPU a host
-sync per step would stall the queue of kernels (`fit` syncs every `sync_every` steps).
+The step returns detached 0-d tensors and never calls `.item()`: on a GPU a host sync per step
+would stall the queue of kernels (`fit` syncs every `sync_every` steps).
 """
 
 import contextlib
@@ -39,7 +40,7 @@ def d_step(D, opt_d, real, fake, game=PLAIN):
 def g_step(D, opt_g, fake, game=PLAIN):
     """One G update on fake = G(z) (B, ...), still attached to G's graph, through a frozen D.
     Returns (loss, fake_logits (B,)), detached; D's weights and flags are as they were."""
-    with frozen(D):  # D's weights need no gradient here: autograd stops at D's input
+    with frozen(D):  # no gradient for D's weights; G's gradient still flows through D
         with game.autocast(fake.device):
             fake_out = game.judge(D, game.see(fake), game.y)  # G's gradient flows through T
             loss = game.g_loss(fake_out.logits)
@@ -51,12 +52,14 @@ def g_step(D, opt_g, fake, game=PLAIN):
 
 
 def train_step(G, D, opt_g, opt_d, real, game=PLAIN):
-    """Algorithm 1's loop body on `real`: a batch (B, ...) in [-1, 1] ((images, labels) for a
-    conditional pair), or a list of k such batches: k D updates, each on its batch against
-    fresh fakes (WGAN's n_critic), then one G update on the last fakes.
+    """Algorithm 1's loop body on `real`: a batch (B, ...) in [-1, 1] (a tuple (images,
+    labels) for a conditional pair), or a list of k such batches: k D updates, each on its
+    batch against fresh fakes (WGAN's n_critic), then one G update on the last fakes.
 
-    Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean D(x), d_fake = mean
-    D(G(z)) before the (last) D update, d_fake_after = the same after it."""
+    Returns a dict of detached 0-d tensors: loss_d, loss_g, d_real = mean sigmoid(D(x)),
+    d_fake = mean sigmoid(D(G(z))) before the (last) D update, d_fake_after = the same after
+    it (on D's own draws of augmentation and dropout). For the hinge and Wasserstein games,
+    whose D outputs a score, the sigmoid is only a monotone summary of it."""
     batches = real if isinstance(real, list) else [real]
     for batch in batches[:-1]:  # k > 1: the extra D updates
         x, game_k = game.take(batch)
@@ -72,12 +75,12 @@ def train_step(G, D, opt_g, opt_d, real, game=PLAIN):
 
 def fakes(G, real, game=PLAIN):
     """G(z), or G(z, y) for the game's labels: a batch like `real`, in its memory layout."""
-    nz = G.module.nz if hasattr(G, "module") else G.nz  # DistributedDataParallel wraps G
+    nz = G.module.nz if hasattr(G, "module") else G.nz  # DDP or DataParallel around G
     z = game.noise(real.shape[0], nz, real.device)
     with game.autocast(real.device):
         fake = G(z) if game.y is None else G(z, game.y)
     if real.dim() == 4 and real.is_contiguous(memory_format=torch.channels_last):
-        fake = fake.contiguous(memory_format=torch.channels_last)
+        fake = fake.contiguous(memory_format=torch.channels_last)  # D sees one layout
     return fake
 
 
@@ -109,9 +112,9 @@ def make_adam(model, lr=2e-4, betas=(0.5, 0.999)):
         return torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
 
 
-class Held:
-    """An optimizer's stand-in for a player that is only evaluated (FitConfig.updates): its
-    loss and gradient are computed, its weights never change."""
+class EvaluateOnly:
+    """An optimizer's stand-in for a player that is evaluated, never updated
+    (FitConfig.updates="d" or "g"): its loss and gradient are computed, its weights stay."""
 
     def __init__(self, opt):
         self.opt = opt

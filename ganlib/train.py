@@ -20,15 +20,16 @@ import torch
 from torch import nn
 
 from .augment import with_instance_noise
-from .config import FitConfig, check_config, lazy_r1, total_steps  # noqa: F401 (FitConfig: re-exported)
+from .config import FitConfig, check_config, lazy_r1, total_steps  # noqa: F401 (re-exported)
 from .data import TensorBatches
 from .engine import resume
-from .engine.checks import check_before_work
+from .engine.checks import check_before_work, check_data
+from .engine.safety import Guard
 from .engine.snapshots import default_snapshot
 from .engine.tracking import Tracker
 from .game import make_game, randn
-from .models import has_conv, is_conditional
-from .steps import METRICS, Held, make_adam, requires_grad, train_step  # noqa: F401
+from .models import has_conv, is_conditional, unwrap
+from .steps import METRICS, EvaluateOnly, make_adam, requires_grad, train_step  # noqa: F401
 from .utils import fast_defaults
 
 
@@ -37,9 +38,10 @@ def ema_update(G_ema, G, decay, step=None):
     """G_ema <- decay * G_ema + (1 - decay) * G, parameter by parameter; decay = 0 copies G.
 
     Buffers (BatchNorm's running statistics) are copied, not averaged: they describe G's own
-    recent activations (StyleGAN2-ADA's loop makes the same choice). With `step` (updates done
-    so far) the decay warms up as min(decay, (1 + step) / (10 + step)), TensorFlow's
-    ExponentialMovingAverage rule, so early averages do not drag G's random start along."""
+    recent activations (StyleGAN2-ADA's loop makes the same choice). With `step` (this
+    update's index, from 0) the decay warms up as min(decay, (1 + step) / (10 + step)),
+    TensorFlow's ExponentialMovingAverage rule, so early averages do not drag G's random start
+    along."""
     if step is not None:
         decay = min(decay, (1 + step) / (10 + step))
     for p_ema, p in zip(G_ema.parameters(), G.parameters()):
@@ -65,7 +67,7 @@ class Run:
     history: dict = field(default_factory=lambda: {"step": [], **{m: [] for m in METRICS}})
     snapshots: list = field(default_factory=list)  # dicts: step, samples, whatever else
     fixed_noise: torch.Tensor | None = None  # (n_fixed, nz), on the CPU
-    step: int = 0  # optimizer steps done, resumed ones included
+    step: int = 0  # steps done (G updates, each after n_critic D updates), resumed ones too
     seconds: float = 0.0  # training wall time, resumed runs included
     images_per_second: float = 0.0  # throughput of the last fit call
     resumed_from: int | None = None  # the step a checkpoint restored, if any
@@ -83,22 +85,30 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot, cal
     snapshot_fn(G, D, fixed_noise) -> dict: what to keep at each snapshot (`ganlib.engine.
       snapshots`); callback(step, stats): after every step, with the step's detached tensors;
       score_fn(G) -> float (lower is better) or a dict with a "score": at each snapshot (or
-      every cfg.score_every steps), its best generator saved beside the checkpoint. All three
-      see G (the EMA one if on) under a forked random state: watching never changes training.
+      every cfg.score_every steps), its best generator saved beside the checkpoint. Snapshots
+      and scores see G (the EMA one if on); all three run under a forked random state, so
+      watching never changes training.
     meta: plain values stored in checkpoints (the chapter's parameters, the data's source).
     parallel: None, or a `ganlib.engine.distributed.Parallel` under torchrun.
 
-    With cfg.resume and a checkpoint at cfg.checkpoint_path, the run continues the saved one
-    exactly, or stops before any change, listing what differs (`ganlib.engine.resume`).
-    Everything that can be checked is checked before the first step and before a checkpoint
-    touches the models (`ganlib.engine.checks`), with errors that say what to change."""
+    G and D may come compiled or wrapped in DataParallel: the steps run them as given, and
+    checkpoints hold the modules inside. With cfg.resume and a checkpoint at
+    cfg.checkpoint_path, the run continues the saved one exactly, or stops before any change,
+    listing what differs (`ganlib.engine.resume`). Everything that can be checked is checked
+    before the first step and before a checkpoint touches the models (`ganlib.engine.checks`),
+    with errors that say what to change. A NaN or inf loss raises `TrainingDiverged` at the
+    next sync; with a checkpoint path, Ctrl-C and errors inside a step save the last whole
+    step first (`ganlib.engine.safety`)."""
     # Everything the loop needs, settled once.
     check_config(cfg)
+    data = check_data(data)
+    G_train, D_train = G, D  # what the steps run: the models as given (compiled, DataParallel)
+    G, D = unwrap(G), unwrap(D)  # what is checked, averaged and saved: the modules themselves
     device = next(G.parameters()).device
     conv = has_conv(G) or has_conv(D)
-    amp, channels_last = fast_defaults(device, conv)  # what None picks (BENCHMARKS.md)
-    amp_dtype = torch.bfloat16 if (amp if cfg.amp is None else cfg.amp) else None
-    channels_last = conv and (channels_last if cfg.channels_last is None else cfg.channels_last)
+    default_amp, default_cl = fast_defaults(device, conv)  # what None picks (BENCHMARKS.md)
+    amp_dtype = torch.bfloat16 if (default_amp if cfg.amp is None else cfg.amp) else None
+    channels_last = conv and (default_cl if cfg.channels_last is None else cfg.channels_last)
     labels = getattr(data, "labels", None) if is_conditional(G) else None
     if hasattr(data, "epoch"):
         batches = data
@@ -106,20 +116,23 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot, cal
         batches = TensorBatches(data, cfg.batch_size, device, seed=cfg.seed, labels=labels)
     else:
         batches = parallel.batches(data, cfg.batch_size, device, seed=cfg.seed)
-    meta = check_before_work(G, D, cfg, batches, parallel, meta, labels)
+    meta = check_before_work(G, D, opt_g, opt_d, cfg, batches, parallel, meta, labels,
+                             (snapshot_fn, callback, score_fn))
     total = total_steps(cfg, len(batches))
     noise = randn if parallel is None else parallel.noise  # torchrun: this process's rows
-    plain, with_r1 = (make_game(cfg.g_loss, cfg.augment, r1, cfg.gp_weight, cfg.ac_weight,
-                                amp_dtype, noise)
-                      for r1 in (0.0, lazy_r1(cfg, 0)))  # lazy R1: weighted by r1_every
+    plain = make_game(cfg.g_loss, cfg.augment, 0.0, cfg.gp_weight, cfg.ac_weight, amp_dtype,
+                      noise)
+    r1 = cfg.r1_weight * cfg.r1_every  # lazy R1: on every r1_every-th step, weighted by it
+    with_r1 = make_game(cfg.g_loss, cfg.augment, r1, cfg.gp_weight, cfg.ac_weight, amp_dtype,
+                        noise)
 
     def game_at(step):  # the schedules are functions of the step: a resume continues them
         game = with_r1 if lazy_r1(cfg, step) else plain
         sigma = cfg.instance_noise * (1.0 - step / total)
         return replace(game, augment=with_instance_noise(game.augment, sigma)) if sigma else game
 
-    step_opt_g = Held(opt_g) if cfg.updates == "d" else opt_g  # a player only evaluated
-    step_opt_d = Held(opt_d) if cfg.updates == "g" else opt_d
+    opt_g_train = EvaluateOnly(opt_g) if cfg.updates == "d" else opt_g
+    opt_d_train = EvaluateOnly(opt_d) if cfg.updates == "g" else opt_d
     resolved = resume.resolved_settings(amp_dtype, batches if hasattr(data, "epoch") else None)
     for opt in (opt_g, opt_d):  # records initial_lr, which a resume compares
         set_lr(opt, cfg.lr_decay, 0, total)
@@ -152,28 +165,37 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot, cal
         tracker.snapshot()
     # The steps run the DDP-wrapped (or compiled) models; snapshots, the EMA and checkpoints
     # use the plain G and D, whose state_dicts have no "module." prefix.
-    G_step, D_step = (parallel.wrap(G), parallel.wrap(D)) if parallel is not None else (G, D)
+    if parallel is not None:
+        G_train, D_train = parallel.wrap(G), parallel.wrap(D)
     if cfg.compile:
-        G_step, D_step = torch.compile(G_step), torch.compile(D_step)
+        G_train, D_train = (m if hasattr(m, "_orig_mod") else torch.compile(m)
+                            for m in (G_train, D_train))
     stream = _stream(batches, run.step * cfg.n_critic, cfg.n_critic)  # where the run stopped
+    # Ctrl-C ends the step first, then saves; an error saves the last whole step (with a path)
+    guard = Guard(tracker, (G, D), (opt_g, opt_d), on=bool(cfg.checkpoint_path) and
+                  parallel is None)
 
-    while run.step < total:
-        reals = [_laid_out(b, channels_last) for b in next(stream)]  # n_critic batches
-        if cfg.lr_decay != "none":
-            for opt in (opt_g, opt_d):
-                set_lr(opt, cfg.lr_decay, run.step, total)
-        stats = train_step(G_step, D_step, step_opt_g, step_opt_d, reals, game_at(run.step))
-        if G_ema is not None:
-            ema_update(G_ema, G, cfg.ema, run.step)
-        run.step += 1
-        tracker.add(stats, sum(len(_images(b)) for b in reals))
-        if callback is not None:
-            with tracker.isolated_rng():
-                callback(run.step, stats)
-        last = run.step >= total or tracker.out_of_time()
-        tracker.end_of_step(last)
-        if last:
-            break
+    with guard:
+        while run.step < total:
+            reals = [_laid_out(b, channels_last) for b in next(stream)]  # n_critic batches
+            if cfg.lr_decay != "none":
+                for opt in (opt_g, opt_d):
+                    set_lr(opt, cfg.lr_decay, run.step, total)
+            with guard.step():
+                stats = train_step(G_train, D_train, opt_g_train, opt_d_train, reals,
+                                   game_at(run.step))
+                if G_ema is not None:
+                    ema_update(G_ema, G, cfg.ema, run.step)
+            run.step += 1
+            tracker.add(stats, sum(len(_images(b)) for b in reals))
+            if callback is not None:
+                with tracker.isolated_rng():
+                    callback(run.step, stats)
+            last = run.step >= total or tracker.out_of_time()
+            tracker.end_of_step(last)
+            if last:
+                break
+            guard.boundary()
     return tracker.close()
 
 

@@ -82,6 +82,23 @@ def judged_separately(D):
     return D
 
 
+def interrupted_and_resumed(make_pair, data, cfg, at):
+    """Ctrl-C (a KeyboardInterrupt) in fit's callback after step `at`, then the same fit again
+    on fresh models (seeded otherwise, so only the checkpoint can make them equal): the
+    resumed `Run`, G and D."""
+    from ganlib import fit
+
+    def interrupt(step, stats):
+        if step == at:
+            raise KeyboardInterrupt
+
+    G, D, og, od = make_pair()
+    with pytest.raises(KeyboardInterrupt):
+        fit(G, D, og, od, data, cfg, callback=interrupt)
+    G, D, og, od = make_pair(seed=123)
+    return fit(G, D, og, od, data, cfg), G, D
+
+
 def params(model):
     """Copies of a model's parameters, to compare before and after."""
     return [p.detach().clone() for p in model.parameters()]

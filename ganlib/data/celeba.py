@@ -5,7 +5,8 @@ CelebA's aligned images (Liu et al. 2015, "Deep Learning Face Attributes in the 
 
 * `img_align_celeba/000001.jpg ...`: the official zip unpacked;
 * `celeba/img_align_celeba/...`: torchvision's `CelebA` dataset folder;
-* `img_align_celeba.zip` (or Kaggle's `celeba-dataset.zip`), in data_root or data_root/celeba,
+* `img_align_celeba.zip` (or Kaggle's `celeba-dataset.zip` or `archive.zip`, or any zip that
+  holds `img_align_celeba/`), in data_root or data_root/celeba, or given as data_root itself,
   left as downloaded: `ZipImages` reads the members in place. Unzipping writes 202,599 small
   files, slowly on laptops and network disks, and an unzip cut short leaves a folder that
   looks complete. The zip may be the official one (img_align_celeba/000001.jpg ...) or
@@ -37,7 +38,8 @@ import numpy as np
 from .batches import DataFileError
 
 CELEBA_COUNT = 202_599  # aligned images in the official release
-CELEBA_ZIPS = ("img_align_celeba.zip", "celeba-dataset.zip")  # official/Drive's, Kaggle CLI's
+# official/Drive's, Kaggle's command-line tool's, Kaggle's web page's
+CELEBA_ZIPS = ("img_align_celeba.zip", "celeba-dataset.zip", "archive.zip")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 LITTER = ("thumbs.db", "desktop.ini")  # what Windows leaves in picture folders
 CELEBA_DIR = "img_align_celeba"
@@ -57,16 +59,33 @@ def _folder(root, subdir):
 
 def find_images(root, subdir=CELEBA_DIR):
     """(names, zip): the folder's image paths and None, or, where there is no folder but a
-    zip (`<subdir>.zip`, or Kaggle's celeba-dataset.zip, in `root` or `root/celeba`), its
-    image members and a `ZipImages` that reads them. The zip is checked before use."""
+    zip, its image members and a `ZipImages` that reads them in place. The zip is `root`
+    itself when `root` is a .zip file; else `<subdir>.zip` (for CelebA also the names
+    Kaggle's downloads get, `CELEBA_ZIPS`) in `root` or `root/celeba`; else the one zip there
+    that holds a `<subdir>/` folder, whatever its name. The zip is checked before use."""
     root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".zip":  # the zip given as data_root
+        archive = ZipImages(root)
+        return archive.names, archive
     if root.is_dir() and not _folder(root, subdir).is_dir():
         names = (f"{subdir}.zip",) + (CELEBA_ZIPS[1:] if subdir == CELEBA_DIR else ())
-        for z in (where / name for where in (root, root / "celeba") for name in names):
-            if z.is_file():
-                archive = ZipImages(z)
-                return archive.names, archive
+        places = [where for where in (root, root / "celeba") if where.is_dir()]
+        known = [where / name for where in places for name in names]
+        others = [z for where in places for z in sorted(where.glob("*.zip"))
+                  if z not in known and _holds_folder(z, subdir)]
+        for z in [z for z in known if z.is_file()] + others[:1]:
+            archive = ZipImages(z)
+            return archive.names, archive
     return list_images(root, subdir), None
+
+
+def _holds_folder(path, subdir):
+    """Whether the zip at `path` has entries under a `subdir/` folder (at any depth)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(f"/{subdir}/" in f"/{n}" for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def entry_kind(name):
@@ -98,6 +117,10 @@ def list_images(root, subdir=CELEBA_DIR):
     """Sorted image paths in `root/subdir` (or `root/celeba/subdir`, torchvision's layout),
     with errors that say how to fix the folder."""
     root = Path(root)
+    if root.is_file():
+        raise FileNotFoundError(
+            f"data_root {str(root)!r} is a file, not a folder, and not a zip: give the folder "
+            f"that holds {subdir}/ (or its zip), or the zip itself. {CELEBA_HELP}")
     if not root.is_dir():
         raise FileNotFoundError(f"data_root {str(root)!r} does not exist. {CELEBA_HELP}")
     folder = _folder(root, subdir)

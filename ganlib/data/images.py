@@ -194,12 +194,16 @@ def image_cache(root, image_size=64, subdir=CELEBA_DIR, workers=None, progress=T
     8-bit meaning (32-bit images, `ganlib.data.pixels`), are skipped, the first named with why; a
     CelebA of other than 202,599 images gets a one-line note, and is used."""
     files, archive = find_images(root, subdir)
-    found = archive.path if archive else files[0].parent
-    where = f"{Path(root).name}/{found.relative_to(root).as_posix()}"
+    root = Path(root)
+    if root.is_file():  # the zip itself: the cache goes beside it
+        root, where = root.parent, root.name
+    else:
+        found = archive.path if archive else files[0].parent
+        where = f"{root.name}/{found.relative_to(root).as_posix()}"
     if subdir == CELEBA_DIR and len(files) != CELEBA_COUNT:
         _note(f"{where} holds {len(files):,} images, not CelebA's {CELEBA_COUNT:,}: the "
               f"download (or unzip) looks partial; training goes on with these")
-    cache = Path(root) / f"{subdir}_{image_size}.npy"
+    cache = root / f"{subdir}_{image_size}.npy"
     fingerprint = archive.fingerprint if archive else folder_fingerprint(files)
     arr = _read_cache(cache, image_size, fingerprint)
     if arr is None:

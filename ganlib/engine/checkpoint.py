@@ -33,7 +33,7 @@ from pathlib import Path, PurePath
 import numpy as np
 import torch
 
-from ganlib.models import build, kind_of
+from ganlib.models import build, kind_of, unwrap
 from ganlib.utils import atomic_write
 
 # Leaves a weights_only load accepts (dicts, OrderedDicts, lists and tuples hold them).
@@ -180,6 +180,7 @@ def load_checkpoint(path, map_location="cpu", require=()):
 
 def model_record(model):
     """What a checkpoint stores of a model: enough to rebuild it without its code's caller."""
+    model = unwrap(model)  # a compiled or DataParallel model is saved as its plain module
     return {"kind": kind_of(model), "hparams": dict(model.hparams),
             "state": model.state_dict()}
 

@@ -1,139 +1,22 @@
-"""What `fit` checks before its first step and before a checkpoint touches the models: that
-the models fit the data (`check_shapes`), that G, D and the labels go together (`check_pair`),
-and the rest of what it was handed (`check_before_work`). Each error says what to change.
+"""What `fit` checks before its first step and before a checkpoint touches the models: the
+data's container and values (`check_data`), that the models fit the data (`check_shapes`),
+that G, D and the labels go together (`check_pair`), and the rest of what it was handed
+(`check_before_work`: optimizers, callbacks, what a checkpoint can rebuild). Each error says
+what to change.
 """
 
+import inspect
+
+import numpy as np
 import torch
 from torch import nn
 
-from ganlib.models import DCGAN_SIZES, Pack, check_labels, is_conditional, mixes_batch
+from ganlib.data import ImageData
+from ganlib.data.batches import check_values
+from ganlib.models import check_labels, is_conditional, kind_of, mixes_batch
 
 from .checkpoint import plain_values
-
-
-def _shape_text(shape):
-    """(3, 64, 64) -> '3×64×64'; (2,) -> 'points in 2 dimensions'."""
-    shape = tuple(shape)
-    return f"points in {shape[0]} dimensions" if len(shape) == 1 else "×".join(map(str, shape))
-
-
-def built_for(model):
-    """The shape of one item `model` (a ganlib G or D) makes or takes, from its hparams:
-    (nc, S, S) for DCGAN, img_shape for the MLP pair, (dim,) for the toys; None otherwise."""
-    hp = getattr(model, "hparams", {})
-    if "image_size" in hp:
-        return (hp.get("nc", 3), hp["image_size"], hp["image_size"])
-    if "img_shape" in hp:
-        return tuple(hp["img_shape"])
-    if "dim" in hp:
-        return (hp["dim"],)
-    return None
-
-
-def _advice(model, shape):
-    """What to do so that models like `model` fit data items of `shape`, in words."""
-    hp, want = getattr(model, "hparams", {}), built_for(model)
-    if want is None:
-        return f"build the models for items of {_shape_text(shape)}"
-    if "dim" in hp:
-        return (f"build the models with dim={shape[0]}" if len(shape) == 1 else
-                "the toy models take points (B, dim), not images: use the MLP or DCGAN models")
-    if len(shape) != 3:
-        return "give the models images (B, C, H, W), which they were built for"
-    resize = f" or resize the data to {want[1]}×{want[2]}" if shape[1:] != want[1:] else ""
-    if "img_shape" in hp:
-        return f"build the models with img_shape={tuple(shape)}{resize}"
-    if shape[1] != shape[2] or shape[1] not in DCGAN_SIZES:
-        return (f"resize the data to {want[1]}×{want[2]} (DCGAN models are built for square "
-                f"images of side {', '.join(map(str, DCGAN_SIZES))})")
-    change = ([f"nc={shape[0]}"] if shape[0] != want[0] else []) + (
-        [f"image_size={shape[1]}"] if shape[1] != want[1] else [])
-    return f"build the models with {', '.join(change)}{resize}"
-
-
-def _unwrap(model):
-    """The module itself under torch.compile's or DistributedDataParallel's wrapper."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel):
-            model = model.module
-        elif getattr(model, "_orig_mod", None) is not None:
-            model = model._orig_mod
-        else:
-            return model
-
-
-def _first_param(model):
-    p = next(model.parameters(), None)
-    return (p.device, p.dtype) if p is not None else (torch.device("cpu"), torch.float32)
-
-
-def check_shapes(G, D, real, y=None):
-    """Check, before training, that G makes items of the data's shape and that D gives one
-    logit per data item; raise ValueError saying what to change if not.
-
-    real: one batch of the data, a tensor (B, C, H, W) or (B, dim), B >= 1; D sees its first
-    two items. G runs on z of shape (2, G.nz) from a private seeded generator (the global
-    RNG is not touched). Both models run under torch.no_grad in eval mode, each module's
-    train/eval mode restored afterwards: no parameter or buffer (BatchNorm's running
-    statistics, spectral norm's vectors) changes. Wrapped models (torch.compile, DDP) are
-    run unwrapped.
-
-    Without it, DCGAN models built for 32×32 train on 64×64 images without complaint (D
-    returns 25 logits per real image against one per fake), and models built for 64×64 fail
-    on 32×32 images inside a convolution, in words about kernels. Raises ValueError:
-    "the data is 3×64×64, G makes 3×32×32: build the models with image_size=64 or resize
-    the data to 32×32"; "D gives 25 logits per item of the data (3×64×64), not one (...):
-    it was built for 3×32×32 (image_size=32, nc=3): ..."; "D cannot take the data
-    (3×32×32): it was built for 3×64×64 (...): ...", chained from D's own error. For the
-    MLP pair the advice is img_shape=..., for the toys dim=....
-
-    y: the batch's class labels (B,) for a conditional pair (`ganlib.models.conditional`), which then
-    run as G(z, y[:2]) and D(x, y[:2])."""
-    if not isinstance(real, torch.Tensor) or real.dim() < 2 or len(real) == 0:
-        raise ValueError(f"check_shapes needs one batch of data, a tensor (B, ...) with B >= 1, "
-                         f"got {type(real).__name__} of shape "
-                         f"{tuple(getattr(real, 'shape', ()))}")
-    G, D = _unwrap(G), _unwrap(D)
-    data = tuple(real.shape[1:])
-    modes = [(m, m.training) for model in (G, D) for m in model.modules()]
-    G.eval(), D.eval()
-    try:
-        with torch.no_grad():
-            device, dtype = _first_param(G)
-            labels = () if y is None else (y[:2].to(device),)  # a conditional pair's
-            z = torch.randn(2 if y is None else len(labels[0]), G.nz,
-                            generator=torch.Generator().manual_seed(0))
-            made = tuple(G(z.to(device, dtype), *labels).shape[1:])
-            if made != data:
-                raise ValueError(f"the data is {_shape_text(data)}, G makes "
-                                 f"{_shape_text(made)}: {_advice(G, data)}")
-            device, dtype = _first_param(D)
-            m = next((mod.m for mod in D.modules() if isinstance(mod, Pack)), 1)  # PacGAN
-            x = real[:2 * m].to(device, dtype if dtype.is_floating_point else torch.float32)
-            labels = () if y is None else (y[:2 * m].to(device),)  # on D's device
-            try:
-                logits = D(x, *labels)
-            except (RuntimeError, ValueError, IndexError) as e:
-                raise ValueError(f"D cannot take the data ({_shape_text(data)}): "
-                                 f"{_d_built_for(D)}{_advice(D, data)}") from e
-            if tuple(logits.shape) != (len(x) // m,):
-                raise ValueError(f"D gives {logits.numel() * m / len(x):g} logits per item of "
-                                 f"the data ({_shape_text(data)}), not one (output shape "
-                                 f"{tuple(logits.shape)} for {len(x)} items): "
-                                 f"{_d_built_for(D)}{_advice(D, data)}")
-    finally:
-        for m, training in modes:
-            m.training = training
-
-
-def _d_built_for(D):
-    """'it was built for 3×32×32 (image_size=32, nc=3): ' or '' if unknown."""
-    shape, hp = built_for(D), getattr(D, "hparams", {})
-    if shape is None:
-        return ""
-    keys = [k for k in ("image_size", "nc", "img_shape", "dim") if k in hp]
-    return (f"it was built for {_shape_text(shape)} "
-            f"({', '.join(f'{k}={hp[k]}' for k in keys)}): ")
+from .shapes import check_shapes
 
 
 def check_pair(G, D, y, ac_weight=0.0):
@@ -179,12 +62,17 @@ def check_pair(G, D, y, ac_weight=0.0):
                          f"ACGANDCGANDiscriminator, or ac_weight=0")
 
 
-def check_before_work(G, D, cfg, batches, parallel=None, meta=None, labels=None):
-    """Whatever can be checked before a step is taken or a checkpoint loaded: the batches
-    against the models (`check_shapes`, on the first batch), G, D and the labels together
-    (`check_pair`; `labels`, every label of the data, against G's classes), the penalties
-    against D, torchrun's shards. Returns `meta` in the plain form a checkpoint holds, so a
-    value none could hold fails now, not at the first save."""
+def check_before_work(G, D, opt_g, opt_d, cfg, batches, parallel=None, meta=None, labels=None,
+                      fns=(None, None, None)):
+    """Whatever can be checked before a step is taken or a checkpoint loaded: the callbacks
+    `fns` (snapshot_fn, callback, score_fn), what a checkpoint can rebuild, D's last layer,
+    G, D and the labels together (`check_pair`; `labels`, every label of the data, against G's
+    classes), the first batch's shape against the models (`check_shapes`), the optimizers,
+    the penalties against D, torchrun's shards. Returns `meta` in the plain form a
+    checkpoint holds, so a value none could hold fails now, not at the first save."""
+    check_callbacks(*fns)
+    check_checkpointable(G, D, cfg)
+    check_logits(D)
     if parallel is not None and getattr(batches, "world_size", 1) != parallel.world_size:
         raise ValueError(f"under torchrun each of the {parallel.world_size} processes needs its "
                          f"own shard of every batch: build the data with parallel.batches(...)")
@@ -195,13 +83,116 @@ def check_before_work(G, D, cfg, batches, parallel=None, meta=None, labels=None)
     x, y = first if isinstance(first, (tuple, list)) else (first, None)
     check_pair(G, D, y, cfg.ac_weight)
     check_shapes(G, D, x, y)
+    check_optimizers(G, D, opt_g, opt_d)
     if labels is not None:
         check_labels(labels, G.hparams["n_classes"])
     if (cfg.gp_weight or cfg.r1_weight) and mixes_batch(D):
         raise ValueError(
             "FitConfig.gp_weight and r1_weight penalise D's gradient at each image, which "
-            "assumes D(x_i) depends on x_i alone; this D has BatchNorm or a minibatch "
-            "standard deviation, which mix the batch (and BatchNorm's extra pass would update "
-            "its running statistics). Use a D without them: spectral_norm=True or "
-            "batchnorm=False for the DCGAN D, or the MLP D")
+            "assumes D(x_i) depends on x_i alone; this D mixes the images of a batch "
+            "(BatchNorm, a minibatch standard deviation or PacGAN's packing; BatchNorm's extra "
+            "pass would also update its running statistics). Build D without them: "
+            "minibatch_std=False and pack=1, and for the DCGAN D spectral_norm=True or "
+            "batchnorm=False")
     return plain_values(meta or {}, "meta")
+
+
+def check_data(data):
+    """`data` as fit can batch it: a tensor or `ImageData` with values it can train on
+    (`ganlib.data.batches.check_values`: every value, so a NaN in one image is found before
+    step 1), a numpy array made a tensor, or a batch source (an object with `epoch(e,
+    start)`, whose first batch `check_before_work` checks). TypeError for a container fit
+    cannot batch, naming what to pass instead."""
+    if hasattr(data, "epoch"):  # a batch source: its first batch, as it yields them
+        first = next(iter(data.epoch(0)))
+        check_values(first[0] if isinstance(first, (tuple, list)) else first,
+                     "the first batch of the data")
+        return data
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, ImageData):
+        check_values(data.images, "the data's images")
+    elif torch.is_tensor(data):
+        check_values(data, "the data")
+    else:
+        kind = type(data).__name__
+        raise TypeError(
+            f"fit cannot batch a {kind}: give it all the images as one tensor (N, C, H, W), "
+            f"uint8 or in [-1, 1] (e.g. torch.stack([x for x, _ in dataset]) for a Dataset), "
+            f"an ImageData with labels, or an object with __len__ and epoch(e, start) that "
+            f"yields batches. It draws shuffled batches itself, replayably, so a resumed run "
+            f"sees the same ones; a DataLoader's order cannot be replayed")
+    return data
+
+
+def check_optimizers(G, D, opt_g, opt_d):
+    """Each optimizer must hold every trainable parameter of its own model and no other
+    parameter: with `opt_g = make_adam(D)` (a typo), optimizers swapped, or an opt_g built for
+    a G a notebook cell has since rebuilt, fit would run and G would never move."""
+    for name, model, opt, other in (("opt_g", G, opt_g, D), ("opt_d", D, opt_d, G)):
+        who, rebuild = name[-1].upper(), f"{name} = make_adam({name[-1].upper()})"
+        held = {id(p) for group in getattr(opt, "param_groups", []) for p in group["params"]}
+        own = {id(p) for p in model.parameters()}
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        if not hasattr(opt, "param_groups"):
+            raise TypeError(f"{name} is a {type(opt).__name__}, not a torch optimizer: build "
+                            f"it with {rebuild}")
+        if held and held <= {id(p) for p in other.parameters()}:
+            raise ValueError(f"{name} holds {'DG'[who == 'D']}'s parameters, not {who}'s (a "
+                             f"typo, or the two optimizers swapped): build it with {rebuild}")
+        if not held & own:
+            raise ValueError(f"{name} holds none of {who}'s parameters: it was built for another "
+                             f"model, perhaps a {who} that a notebook cell has since rebuilt. "
+                             f"Build it again after the model: {rebuild}")
+        if held - own:
+            raise ValueError(f"{name} holds {len(held - own)} parameters that are not {who}'s: "
+                             f"give each optimizer its own model's parameters alone ({rebuild})")
+        if trainable - held:
+            raise ValueError(f"{name} misses {len(trainable - held)} of {who}'s "
+                             f"{len(trainable)} trainable parameters (built before layers were "
+                             f"added?): build it again after the model: {rebuild}")
+
+
+def check_callbacks(snapshot_fn, callback, score_fn):
+    """Each function fit calls later must take what fit will give it, so that a wrong
+    signature fails now, not after the first step's work."""
+    for name, fn, args in (("snapshot_fn", snapshot_fn, "(G, D, fixed_noise)"),
+                           ("callback", callback, "(step, stats)"),
+                           ("score_fn", score_fn, "(G)")):
+        if fn is None:
+            continue
+        if not callable(fn):
+            raise TypeError(f"{name} must be a function {args}, got a {type(fn).__name__}")
+        try:
+            inspect.signature(fn).bind(*([None] * (args.count(",") + 1)))
+        except TypeError as e:
+            raise TypeError(f"fit calls {name}{args}, which this {name} cannot take ({e})") \
+                from None
+        except ValueError:  # a builtin without a signature: nothing to check
+            pass
+
+
+def check_checkpointable(G, D, cfg):
+    """With a checkpoint path, both models must be kinds a checkpoint can rebuild: said now,
+    not after training to the first checkpoint."""
+    if not cfg.checkpoint_path:
+        return
+    for name, model in (("G", G), ("D", D)):
+        try:
+            kind_of(model)
+        except TypeError:
+            raise ValueError(
+                f"{name} is a {type(model).__name__}, which a ganlib checkpoint cannot rebuild "
+                f"(it stores a model's kind and constructor arguments, never code). Use a model "
+                f"of ganlib.models (for torch.compile, FitConfig(compile=True) or a compiled "
+                f"ganlib model), or set checkpoint_path=None and save your model's "
+                f"state_dict yourself") from None
+
+
+def check_logits(D):
+    """D must end in logits: ganlib's losses apply the sigmoid themselves, stably (softplus)."""
+    leaves = [m for m in D.modules() if not list(m.children())]
+    if leaves and isinstance(leaves[-1], nn.Sigmoid):
+        raise ValueError("D ends in nn.Sigmoid, so it outputs probabilities, but ganlib's losses "
+                         "take logits and apply the sigmoid themselves, as a softplus (stable "
+                         "where Sigmoid + BCELoss rounds to log 0): remove the final Sigmoid")

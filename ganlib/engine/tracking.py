@@ -2,9 +2,10 @@
 the history (one host sync every `sync_every` steps), the progress bar in img/s, snapshots and
 the best-scoring generator, checkpoints, and the clock.
 
-Snapshots, `score_fn` and the callback run under `torch.random.fork_rng` (`Tracker.isolated_rng`):
-whatever random numbers they draw, training's streams go on as if they had not run, so how
-often a run is watched never changes what it trains.
+Snapshots, `score_fn` and the callback run under `torch.random.fork_rng`
+(`Tracker.isolated_rng`): whatever random numbers they draw, training's streams go on as if
+they had not run, so how often a run is watched never changes what it trains. A non-finite
+loss or weight stops the run (`ganlib.engine.safety`).
 """
 
 import math
@@ -12,9 +13,11 @@ import time
 
 import torch
 
+from ganlib.steps import METRICS
+
 from . import resume
 from .checkpoint import plain_values, save_checkpoint
-from ganlib.steps import METRICS
+from .safety import diverged, finite, first_non_finite
 
 
 def _score_entries(result):
@@ -31,8 +34,8 @@ class Tracker:
     """The history, progress bar, snapshots, checkpoints and clock of one `fit` call. Under
     torchrun rank 0 draws, snapshots and saves; every process keeps the history."""
 
-    def __init__(self, run, G, D, opt_g, opt_d, cfg, total, meta, resolved, parallel, snapshot_fn,
-                 score_fn):
+    def __init__(self, run, G, D, opt_g, opt_d, cfg, total, meta, resolved, parallel,
+                 snapshot_fn, score_fn):
         from tqdm.auto import tqdm
 
         self.run, self.G, self.D, self.opt_g, self.opt_d = run, G, D, opt_g, opt_d
@@ -50,6 +53,7 @@ class Tracker:
                         desc="training", bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
                                                     "[{elapsed}<{remaining}{postfix}]")
         self.pending = []  # per-step stats, still on the device
+        self.saved_step = run.resumed_from  # the step the checkpoint file holds, if known
         self.images = 0  # images trained on in this call, all processes'
         self.call_t0 = self.t0 = time.perf_counter()
 
@@ -81,11 +85,15 @@ class Tracker:
             self.flush()
             self.snapshot(last)
         if last or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-            self.flush()
-            now = time.perf_counter()
-            self.run.seconds += now - self.t0
-            self.t0 = now
-            self.checkpoint()
+            self.save_now()
+
+    def save_now(self):
+        """The history so far, the clock, then a checkpoint (if fit has a path)."""
+        self.flush()
+        now = time.perf_counter()
+        self.run.seconds += now - self.t0
+        self.t0 = now
+        self.checkpoint()
 
     def flush(self):
         if not self.pending:
@@ -95,6 +103,10 @@ class Tracker:
             rows = self.parallel.mean(rows)  # the history records the global batch's means
         rows = rows.tolist()  # the one host sync
         history, first = self.run.history, self.run.step - len(rows) + 1
+        bad = first_non_finite(rows, METRICS, first)
+        if bad is not None:
+            step, name, value = bad
+            raise diverged(f"{name} is {value}", step, self.cfg.checkpoint_path, self.saved_step)
         for i, row in enumerate(rows):
             history["step"].append(first + i)
             for name, v in zip(METRICS, row):
@@ -144,12 +156,16 @@ class Tracker:
             return
         rng = resume.rng_state(self.device)  # by rank (a collective under torchrun)
         rng = [rng] if parallel is None else parallel.gather(rng)
+        if not finite(self.G, self.D, self.run.G_ema):  # never over a healthy checkpoint
+            raise diverged("the weights hold NaN or inf", self.run.step, path, self.saved_step)
         if self.main:
             state = resume.training_state(self.G, self.D, self.opt_g, self.opt_d, self.run,
-                                          self.cfg, self.meta, self.run.G_ema, rng, self.resolved)
+                                          self.cfg, self.meta, self.run.G_ema, rng,
+                                          self.resolved)
             if parallel is not None:
                 state["world_size"] = parallel.world_size  # a record; resuming may change it
             save_checkpoint(state, path)
+        self.saved_step = self.run.step
         if parallel is not None:
             parallel.barrier()  # the others wait until rank 0's checkpoint is on disk
 

@@ -20,6 +20,7 @@ import torch
 
 from ganlib.engine.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
 from ganlib.data import MNIST_5K, MNIST_FOLDERS, ImageData, mnist_splits
+from ganlib.data.batches import check_values
 from ganlib.data.images import dcgan_data, resize_images
 from ganlib.utils import get_device
 
@@ -58,9 +59,10 @@ def feature_key(images, net):
 
 
 def cached_features(images, cache_dir, net, batch_size=50, progress=None):
-    """Inception features of `images` (`inception_features`), read from
+    """Inception features of real `images` (`inception_features`), read from
     `cache_dir/inception-<key>.pt` when it holds them (key: the pixels and the weights'
     sha256), else computed and written there atomically. Returns (features, cached)."""
+    check_values(images, "the real images")  # reals in [0, 1] would be read as grey
     path = Path(cache_dir) / f"inception-{feature_key(images, net)}.pt"
     if path.is_file():
         return load_checkpoint(path, require=("features",))["features"], True
@@ -79,8 +81,10 @@ def score_generator(G, real, n=1000, seed=0, net=None, cache_dir=None, batch_siz
     N < 12 or n < 6 (density's k=5 balls need 6 points a side), or if G's images have
     another number of channels."""
     start = time.perf_counter()
+    images = real.images if isinstance(real, ImageData) else real
+    check_values(images, "the real images")  # reals in [0, 1] would be read as grey
+    images = to_uint8(images)
     net = net or load_inception()
-    images = real.images if isinstance(real, ImageData) else to_uint8(real)
     if len(images) < 12 or n < 6:
         raise ValueError(f"need at least 12 real and 6 generated images (density's k=5 balls "
                          f"need 6 a side), got {len(images)} and {n}")

@@ -1,8 +1,8 @@
 """Generators and discriminators for every chapter, built from constructor arguments only.
 
 Every generator maps z (B, nz) to samples and has `nz` and `sample(n, seed=None)`; every
-discriminator returns raw logits (B,), the sigmoid living in the loss (softplus, numerically
-stable where Sigmoid + BCELoss is not). Every model keeps its constructor arguments in
+discriminator returns raw logits, one per image (B,) (one per pack of m with PacGAN), the
+sigmoid living in the loss (softplus, numerically stable where Sigmoid + BCELoss is not). Every model keeps its constructor arguments in
 `hparams`, so a checkpoint stores (kind, hparams, state) and `build` rebuilds it.
 
 mlp.py: the toy and MNIST MLPs · dcgan.py: DCGAN and `weights_init` · conditional.py,
@@ -15,7 +15,7 @@ from .conditional import (ACGANMLPDiscriminator, ConcatMLPDiscriminator, Conditi
 from .conditional_dcgan import (ACGANDCGANDiscriminator, ConcatDCGANDiscriminator,
                                 ConditionalDCGANGenerator, ProjectionDCGANDiscriminator)
 from .dcgan import DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator, weights_init
-from .layers import Generator, MinibatchStd, Pack, has_conv, mixes_batch
+from .layers import Generator, MinibatchStd, Pack, has_conv, mixes_batch, unwrap
 from .mlp import MLPDiscriminator, MLPGenerator, ToyDiscriminator, ToyGenerator
 
 # Every kind a checkpoint may name, and the class that rebuilds it. A checkpoint stores
@@ -32,12 +32,14 @@ MODELS = {
 
 
 def kind_of(model):
-    """The key of `model`'s class in `MODELS`: the inverse of `build`. TypeError for a model
-    ganlib cannot rebuild."""
+    """The key of `model`'s class in `MODELS` (a compiled or DataParallel model's, unwrapped):
+    the inverse of `build`. TypeError for a model ganlib cannot rebuild."""
+    model = unwrap(model)
     for kind, cls in MODELS.items():
         if type(model) is cls:
             return kind
-    raise TypeError(f"{type(model).__name__} is not a ganlib model; known: {sorted(MODELS)}")
+    raise TypeError(f"{type(model).__name__} is not a ganlib model, so a checkpoint cannot "
+                    f"rebuild it; known: {sorted(MODELS)}")
 
 
 def build(kind, **hparams):

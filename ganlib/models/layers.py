@@ -74,6 +74,18 @@ def mixes_batch(model):
                for m in model.modules())
 
 
+def unwrap(model):
+    """The module itself under torch.compile's, DataParallel's or DistributedDataParallel's
+    wrapper (any depth): what a checkpoint saves and `build` rebuilds."""
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif getattr(model, "_orig_mod", None) is not None:  # torch.compile's OptimizedModule
+            model = model._orig_mod
+        else:
+            return model
+
+
 def has_conv(model):
     """Whether `model` has a convolution (then channels_last and bf16 pay off)."""
     return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())

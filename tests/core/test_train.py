@@ -1,11 +1,10 @@
 import pytest
 import torch
 
-from conftest import dcgan_pair, judged_separately, params, same
+from conftest import dcgan_pair, interrupted_and_resumed, judged_separately, params, same
 from ganlib import (FitConfig, MLPDiscriminator, MLPGenerator, d_step, fit, g_step,
                     load_checkpoint, load_generator, make_adam, set_seed, train_step)
 from ganlib.engine.checkpoint import CheckpointError
-from ganlib.losses import g_loss_nonsaturating
 
 
 def mlp_pair(seed=0):
@@ -336,18 +335,9 @@ def test_resume_after_a_kill_is_bit_exact_with_ema_and_lr_decay(tmp_path):
               snapshot_every=2)
     G_full, D_full, og, od = mlp_pair()
     full = fit(G_full, D_full, og, od, data, FitConfig(**kw))
-    path = str(tmp_path / "ck.pt")
-
-    def killed(step, stats):
-        if step == 6:
-            raise KeyboardInterrupt  # after the checkpoint at step 4 (checkpoint_every=4)
-    G, D, og, od = mlp_pair()
-    with pytest.raises(KeyboardInterrupt):
-        fit(G, D, og, od, data, FitConfig(**kw, checkpoint_every=4, checkpoint_path=path),
-            callback=killed)
-    G, D, og, od = mlp_pair(seed=123)
-    resumed = fit(G, D, og, od, data, FitConfig(**kw, checkpoint_every=4, checkpoint_path=path))
-    assert resumed.resumed_from == 4
+    cfg = FitConfig(**kw, checkpoint_every=4, checkpoint_path=str(tmp_path / "ck.pt"))
+    resumed, G, D = interrupted_and_resumed(mlp_pair, data, cfg, at=6)
+    assert resumed.resumed_from == 6
     assert same(params(G), params(G_full)) and same(params(D), params(D_full))
     assert same(params(resumed.G_ema), params(full.G_ema))
     assert og.param_groups[0]["lr"] == pytest.approx(2e-4 / 8)

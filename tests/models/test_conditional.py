@@ -15,7 +15,7 @@ from ganlib import (DCGANDiscriminator, DCGANGenerator, FitConfig, ImageData,
                     MLPDiscriminator, MLPGenerator, TensorBatches, d_step, fit, g_step,
                     load_checkpoint, load_generator, make_adam, make_game, set_seed,
                     train_step, weights_init)
-from ganlib.steps import Held
+from ganlib.steps import EvaluateOnly
 from ganlib.engine.checkpoint import load_model, model_record
 from ganlib.models import MODELS, kind_of
 from ganlib.models.conditional import (ACGANMLPDiscriminator, ConcatMLPDiscriminator,
@@ -332,7 +332,7 @@ def test_the_d_step_never_moves_g_in_the_conditional_path(D_cls, ac):
     assert same(params(G), g0) and all(p.grad is None for p in G.parameters())
     assert not same(params(D), d0)
     d1 = params(D)
-    train_step(G, D, Held(og), od, (real, y), make_game(ac_weight=ac))  # G only evaluated
+    train_step(G, D, EvaluateOnly(og), od, (real, y), make_game(ac_weight=ac))
     assert same(params(G), g0) and not same(params(D), d1)
 
 

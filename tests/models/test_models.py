@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from ganlib import models
-from ganlib.engine import checks as shapes
+from ganlib.engine import shapes
 from ganlib.models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                            ToyDiscriminator, ToyGenerator, weights_init)
 
@@ -288,7 +288,7 @@ def test_wrapped_models_are_checked_unwrapped():
     G, D = dcgan(32)
     with pytest.raises(ValueError, match="^the data is 3×64×64, G makes 3×32×32"):
         shapes.check_shapes(torch.compile(G), torch.compile(D), torch.randn(2, 3, 64, 64))
-    assert shapes._unwrap(torch.compile(D)) is D
+    assert models.unwrap(torch.compile(D)) is D
 
 
 # ----------------------------------------------------------------------------- D options
