@@ -1,215 +1,244 @@
-"""Comparing training recipes fairly: several seeds per recipe, one CPU-time budget each, and
-the best snapshot reported beside the last.
+"""The book's rule for "better", stated before the runs, and the tables that show it.
 
-Lucic, Kurach, Michalski, Gelly & Bousquet 2018 ("Are GANs Created Equal? A Large-Scale
-Study", arXiv:1711.10337) found that most reported differences between GAN variants vanish
-once every variant gets the same computational budget and several random seeds. So here:
-
-* a `Recipe` is a name and the few settings a fix changes: FitConfig fields (the game,
-  penalties, n_critic, EMA, instance noise, label smoothing), D's spectral norm, and the
-  learning rates and betas of the two Adam optimizers (TTUR is just lr_d > lr_g);
-* `calibrate` times a few steps of a recipe and turns the CPU-time budget into a step count,
-  so a recipe whose steps cost more (five critic updates, a double backward) gets fewer of
-  them, and schedules that depend on the step count (annealed instance noise) still end;
-* `run_recipe` trains it for each seed with `ganlib.fit`, which scores the sampled generator
-  at every snapshot and keeps the best one on disk (`fit(score_fn=...)`), and evaluates both
-  the last and the best generator;
-* `mean_sd` and `summary_row` turn the seeds' numbers into "mean ± sd" cells;
-* `better` is the book's rule for calling one recipe better than another (chapter 4).
-
-What a testbed is (data, networks, how to score) is passed in as a `Testbed`, so the 2-D
-mixtures and MNIST share all of this.
+`decide(baseline, candidate)` takes one score per run (a seed) of each recipe and answers with
+a one-sided exact rank test at level alpha: Mann–Whitney U for independent runs, the Wilcoxon
+signed-rank test for runs paired by seed (scipy.stats). Ranks ignore how far apart the numbers
+are, so a run that failed with a huge distance counts as one bad run, not as a mean dragged
+towards it. The effect is the Hodges–Lehmann estimate, a ratio for positive scores (FID and
+its kin span decades), with its exact distribution-free interval. A table of several fixes
+against one baseline corrects its p-values for the number of rows (`holm`). How many seeds a
+comparison needs is asked before the runs (`seeds_needed`), from a measured seed-to-seed
+spread. Lehmann, "Nonparametrics" (1975); Holm 1979, Scand. J. Statist. 6:65-70.
 """
 
 import math
-import time
+import statistics
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
-import torch
+from .recipes import (OPTIMIZERS, Recipe, Testbed, build, calibrate, compare_recipes,  # noqa: F401
+                      config, run_recipe, run_table)
 
-from ganlib.engine.checkpoint import load_generator
-from ganlib.config import FitConfig
-from ganlib.engine.resume import best_path
-from ganlib.steps import make_adam
-from ganlib.train import fit
+ALPHA = 0.05  # the level the book's comparisons are decided at, one-sided
 
 
 @dataclass(frozen=True)
-class Recipe:
-    name: str  # a row of the table
-    fit: dict = field(default_factory=dict)  # FitConfig fields this recipe sets
-    spectral_norm: bool = False  # D's Linear/Conv layers divided by their largest singular value
-    d: dict = field(default_factory=dict)  # more of D's options: minibatch_std, pack, dropout...
-    lr_g: float | None = None  # G's learning rate; None: the testbed's
-    lr_d: float | None = None  # D's learning rate; None: the testbed's
-    betas: tuple | None = None  # both optimizers' Adam betas (SGD: momentum betas[0]); None:
-    #                             the testbed's
-    # "adam", or "sgd": plain SGD with momentum betas[0] (the optimizer of Goodfellow et al.
-    # 2014, where the saturating loss's small gradients make small steps; Adam rescales them)
-    optimizer: str = "adam"
+class Decision:
+    """What `decide` found. Scores are lower-is-better unless `decide` was told otherwise."""
+
+    better: bool  # the candidate beats the baseline: p_value < alpha
+    worse: bool  # the baseline beats the candidate: p_worse < alpha
+    p_value: float  # one-sided p of "the candidate is better" (Holm-adjusted in a table)
+    p_worse: float  # one-sided p of "the candidate is worse" (likewise)
+    effect: float  # Hodges–Lehmann estimate: candidate / baseline, or candidate - baseline
+    interval: tuple  # its exact 1 - 2 alpha interval (lo, hi); (nan, nan) if too few runs
+    scale: str  # "ratio" (every score > 0) or "difference"
+    test: str  # which exact one-sided test
+    n: tuple  # (baseline runs, candidate runs)
+    smallest_p: float  # the smallest p these numbers of runs can give
+    alpha: float = ALPHA
+    holm: int = 1  # rows of the table whose p-values were corrected together (1: none)
+
+    @property
+    def verdict(self):
+        return "better" if self.better else "worse" if self.worse else "no verdict"
+
+    def __str__(self):
+        sep = "/" if self.scale == "ratio" else "-"
+        lo, hi = self.interval
+        ci = (f"[{lo:.3g}, {hi:.3g}]" if not math.isnan(lo) else
+              "(no interval: too few runs)")
+        holm = f", Holm-corrected over {self.holm} rows" if self.holm > 1 else ""
+        return (f"{self.verdict}: p = {self.p_value:.3g} ({self.test}, {self.n[1]} vs "
+                f"{self.n[0]} runs{holm}; smallest possible {self.smallest_p:.3g}); "
+                f"candidate {sep} baseline {self.effect:.3g} {ci}")
 
 
-OPTIMIZERS = ("adam", "sgd")  # Recipe.optimizer's choices
+def decide(baseline, candidate, *, paired=False, lower_is_better=True, alpha=ALPHA):
+    """Is `candidate` better than `baseline`? Each is a list of scores, one per run (seed).
 
+    paired=True: candidate[i] and baseline[i] share seed i (the same initial weights and
+    batches), and the Wilcoxon signed-rank test compares them pair by pair; else the runs are
+    independent, and the Mann–Whitney U test compares every run with every run. Both exact,
+    one-sided, from scipy.stats; "better" when p < alpha, "worse" when the test the other way
+    says so, else no verdict. lower_is_better=False for accuracies and the like.
 
-@dataclass(frozen=True)
-class Testbed:
-    name: str  # "ring", "grid", "mnist"...
-    data: object  # what fit trains on: a tensor or ImageData
-    make_g: object  # seed -> a fresh generator (on the device)
-    make_d: object  # (seed, **options) -> a fresh discriminator (on the device); options:
-    #                 spectral_norm and a recipe's `d`
-    # G -> float, lower is better: called at every snapshot, picks the best; None: no score
-    # during training (expensive measures), so the best generator is the last
-    score: object
-    evaluate: object  # G -> dict of the final metrics, for the last and the best generator
-    batch_size: int = 64  # real samples per D update
-    lr: float = 2e-4  # both players' Adam learning rate unless a recipe sets its own
-    betas: tuple = (0.5, 0.999)  # both optimizers' Adam betas unless a recipe sets its own
-    snapshot_fn: object = None  # fit's snapshot_fn; None: fit's default
-    n_fixed: int = 64  # fixed-noise samples per snapshot
-    amp: bool | None = None  # FitConfig.amp of every run (None: fit picks for the device)
-    snapshots: int = 10  # snapshots per run (besides step 0): the best is picked among them
+    The smallest p a design can give: 1 / C(m + n, m) for m and n independent runs (3 vs 3:
+    0.05, so never below alpha = 0.05; 4 vs 4: 0.014; 5 vs 5: 0.004) and 1 / 2**n for n
+    pairs (4: 0.063, never below 0.05; 5: 0.031; 6: 0.016). Choose the number of seeds before
+    the runs with `seeds_needed`.
 
-
-def build(testbed, recipe, seed):
-    """(G, D, opt_g, opt_d) for `recipe` on `testbed`, G and D seeded by `seed`."""
-    torch.manual_seed(seed)
-    G = testbed.make_g(seed)
-    D = testbed.make_d(seed, **({"spectral_norm": True} if recipe.spectral_norm else {}),
-                       **recipe.d)
-    betas = recipe.betas or testbed.betas
-    if recipe.optimizer not in OPTIMIZERS:
-        raise ValueError(f"Recipe {recipe.name!r}: optimizer must be one of {OPTIMIZERS}, "
-                         f"got {recipe.optimizer!r}")
-    if recipe.optimizer == "sgd":
-        make = lambda model, lr: torch.optim.SGD(model.parameters(), lr=lr, momentum=betas[0])
+    Returns a `Decision`. Raises ValueError for a side with fewer than two runs, for paired
+    lists of unequal length, and for a score that is not a number (NaN: give a failed run its
+    worst value, which a rank test needs no more of)."""
+    base, cand = _scores(baseline, "baseline"), _scores(candidate, "candidate")
+    if paired and len(base) != len(cand):
+        raise ValueError(f"paired runs need one score per seed on each side: got {len(base)} "
+                         f"and {len(cand)}; pass paired=False for independent runs")
+    p_better, p_worse = _p_values(base, cand, paired, lower_is_better)
+    ratio = all(x > 0 for x in base + cand)
+    t = math.log if ratio else float
+    if paired:
+        d = sorted(t(c) - t(b) for b, c in zip(base, cand))
+        diffs = sorted((d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d)))
+        counts, smallest, test = (_signed_rank_counts(len(d)), 0.5 ** len(d),
+                                  "one-sided exact Wilcoxon signed-rank")
     else:
-        make = lambda model, lr: make_adam(model, lr, betas)
-    return G, D, make(G, recipe.lr_g or testbed.lr), make(D, recipe.lr_d or testbed.lr)
+        diffs = sorted(t(c) - t(b) for b in base for c in cand)
+        counts = _rank_sum_counts(len(base), len(cand))
+        smallest, test = 1 / math.comb(len(base) + len(cand), len(base)), \
+            "one-sided exact Mann–Whitney U"
+    effect, interval = _hodges_lehmann(diffs, counts, alpha)
+    if ratio:
+        effect, interval = math.exp(effect), tuple(math.exp(x) for x in interval)
+    return Decision(p_better < alpha, p_worse < alpha, p_better, p_worse, effect, interval,
+                    "ratio" if ratio else "difference", test, (len(base), len(cand)),
+                    smallest, alpha)
 
 
-def config(testbed, recipe, steps, seed, checkpoint_path=None):
-    """The FitConfig of one run: the testbed's batch and snapshots, the recipe's fields."""
-    base = FitConfig(steps=steps, batch_size=testbed.batch_size, n_fixed=testbed.n_fixed,
-                     snapshot_every=max(1, steps // testbed.snapshots), seed=seed,
-                     progress=False, resume=False, checkpoint_path=checkpoint_path,
-                     amp=testbed.amp)
-    return replace(base, **recipe.fit)
+def _scores(xs, side):
+    xs = [float(x) for x in xs]
+    if len(xs) < 2:
+        raise ValueError(f"decide needs at least two runs a side to compare (the {side} has "
+                         f"{len(xs)}); an exact rank test needs more to be able to decide")
+    if any(math.isnan(x) for x in xs):
+        raise ValueError(f"the {side}'s scores hold NaN: give a run that failed its worst "
+                         f"value (inf for a distance), which a rank test takes as one bad run")
+    return xs
 
 
-def calibrate(testbed, recipe, seconds, probe_seconds=0.5, rounds=3, warmup=20):
-    """Steps of `recipe` that fit in `seconds` of training. After `warmup` untimed steps
-    (first steps pay for allocations), times `rounds` stretches of about `probe_seconds` each
-    and keeps the fastest: on a shared machine a stretch can be slowed down by others, never
-    sped up, so the minimum is closest to the recipe's own cost. Stretches much shorter than
-    this measured the same recipe 30% apart here. At least 1 step."""
-    G, D, opt_g, opt_d = build(testbed, recipe, 0)
+def _p_values(base, cand, paired, lower_is_better):
+    """(p of "candidate better", p of "candidate worse"), one-sided and exact: scipy's exact
+    null distribution, or with tied values every arrangement enumerated (its exact method
+    assumes no ties)."""
+    from scipy import stats
 
-    def step_times(n):  # the seconds of each of n more steps of the same models
-        cfg = replace(config(testbed, recipe, n, 0), snapshot_every=0, instance_noise=0.0)
-        stamps = [time.perf_counter()]
-        fit(G, D, opt_g, opt_d, testbed.data, cfg,
-            callback=lambda step, stats: stamps.append(time.perf_counter()))
-        return [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # from the 2nd step on
-
-    rough = sum(step_times(warmup)) / (warmup - 1)
-    probe = max(10, math.ceil(probe_seconds / rough))
-    times = step_times(rounds * probe + 1)
-    per_step = min(sum(times[k * probe:(k + 1) * probe]) / probe for k in range(rounds))
-    return max(1, int(seconds / per_step))
-
-
-def run_recipe(testbed, recipe, seeds, steps, workdir):
-    """Train `recipe` for `steps` steps once per seed; a list of one dict per seed:
-    seed, steps, seconds, the Run (for its snapshots), last and best (evaluate's dicts),
-    best_step and the score of every snapshot."""
-    out = []
-    for seed in seeds:
-        G, D, opt_g, opt_d = build(testbed, recipe, seed)
-        ck = Path(workdir) / testbed.name / _slug(recipe.name) / f"seed{seed}.pt"
-        cfg = config(testbed, recipe, steps, seed, checkpoint_path=str(ck))
-        kwargs = {} if testbed.snapshot_fn is None else {"snapshot_fn": testbed.snapshot_fn}
-        run = fit(G, D, opt_g, opt_d, testbed.data, cfg, score_fn=testbed.score,
-                  meta={"testbed": testbed.name, "recipe": recipe.name}, **kwargs)
-        sampler = run.G_ema if run.G_ema is not None else G
-        last = testbed.evaluate(sampler)
-        scored = [s for s in run.snapshots if not math.isnan(s.get("score", math.nan))]
-        best_step, best = run.step, last
-        if scored:
-            best_step = min(scored, key=lambda s: s["score"])["step"]
-        if best_step != run.step:  # the best file holds another generator: evaluate it too
-            best = testbed.evaluate(load_generator(best_path(ck),
-                                                   map_location=next(G.parameters()).device))
-        out.append({"seed": seed, "steps": run.step, "seconds": run.seconds, "run": run,
-                    "last": last, "best": best, "best_step": best_step,
-                    "scores": [s["score"] for s in scored]})
-    return out
+    better, worse = ("less", "greater") if lower_is_better else ("greater", "less")
+    if paired:
+        d = [c - b for b, c in zip(base, cand)]
+        if not any(d):  # every pair tied: no evidence either way
+            return 1.0, 1.0
+        ties = len({abs(x) for x in d}) < len(d) or 0.0 in d
+        method = stats.PermutationMethod(n_resamples=math.inf) if ties else "exact"
+        return tuple(float(stats.wilcoxon(d, alternative=a, method=method).pvalue)
+                     for a in (better, worse))
+    ties = len(set(base + cand)) < len(base) + len(cand)
+    method = stats.PermutationMethod(n_resamples=math.inf) if ties else "exact"
+    return tuple(float(stats.mannwhitneyu(cand, base, alternative=a, method=method).pvalue)
+                 for a in (better, worse))
 
 
-def run_table(testbed, recipes, seeds, steps, workdir, log=print):
-    """{recipe name: run_recipe's list}: every recipe trained for the same `steps` generator
-    updates on each seed (a recipe with n_critic > 1 makes more D updates, and its runs take
-    longer: each run's seconds are reported beside its steps). Logs one line per recipe."""
-    results, width = {}, max(len(r.name) for r in recipes)
-    for recipe in recipes:
-        results[recipe.name] = run_recipe(testbed, recipe, seeds, steps, workdir)
-        secs = mean_sd([r["seconds"] for r in results[recipe.name]])[0]
-        log(f"  {recipe.name:{width}}  {steps:7,} steps, {secs:5.1f} s per run")
-    return results
+@lru_cache(maxsize=None)
+def _rank_sum_counts(m, n):
+    """counts[u]: how many of the C(m + n, m) orders of m and n values give Mann–Whitney U = u.
+    The largest value comes from the first sample (adding n to U) or the second (adding 0)."""
+    if m == 0 or n == 0:
+        return (1,)
+    a, b = _rank_sum_counts(m - 1, n), _rank_sum_counts(m, n - 1)
+    out = [0] * (m * n + 1)
+    for u, c in enumerate(a):
+        out[u + n] += c
+    for u, c in enumerate(b):
+        out[u] += c
+    return tuple(out)
 
 
-VERDICTS = ("better", "no verdict", "worse")
+@lru_cache(maxsize=None)
+def _signed_rank_counts(n):
+    """counts[w]: how many of the 2**n sign patterns give a signed-rank sum W+ = w."""
+    counts = [1]
+    for r in range(1, n + 1):
+        new = counts + [0] * r
+        for w, c in enumerate(counts):
+            new[w + r] += c
+        counts = new
+    return tuple(counts)
 
 
-def verdict(fix, baseline, paired=True):
-    """The book's rule (`better`) both ways, in words: "better" when the fix's scores (lower
-    is better, one per seed) beat the baseline's, "worse" when the baseline's beat the fix's,
-    else "no verdict". By default paired: seed i of the fix against seed i of the baseline."""
-    if better(fix, baseline, paired=paired):
-        return "better"
-    if better(baseline, fix, paired=paired):
-        return "worse"
-    return "no verdict"
+def _hodges_lehmann(diffs, counts, alpha):
+    """The median of `diffs` (pairwise differences, or Walsh averages) and its exact 1 - 2 alpha
+    interval: the order statistics cut off by the test's null distribution `counts`, whose
+    lower tail below the cut holds less than alpha (Lehmann 1975, ch. 2 and 3)."""
+    total, tail, cut = sum(counts), 0, -1
+    for c in counts:
+        if (tail + c) / total >= alpha:
+            break
+        tail, cut = tail + c, cut + 1
+    if cut < 0:
+        return statistics.median(diffs), (math.nan, math.nan)
+    return statistics.median(diffs), (diffs[cut], diffs[len(diffs) - 1 - cut])
 
 
-def compare_recipes(testbed, recipes, seeds, seconds, workdir, log=print):
-    """{recipe name: run_recipe's list} for every recipe, each calibrated to `seconds` of
-    training per run; logs one line per recipe (steps, seconds per run)."""
-    results = {}
-    calibrate(testbed, recipes[0], seconds)  # a throwaway first timing: a cold start is slower
-    for recipe in recipes:
-        steps = calibrate(testbed, recipe, seconds)
-        results |= run_table(testbed, [recipe], seeds, steps, workdir, log)
-    return results
+def holm(p_values):
+    """Holm's step-down adjustment of p-values for testing them together (Holm 1979): the
+    i-th smallest is multiplied by (k - i), each at least the one before, at most 1. A row is
+    decided at level alpha when its adjusted p < alpha, which keeps the chance of any false
+    "better" in the table below alpha."""
+    k = len(p_values)
+    order = sorted(range(k), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * k, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (k - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
 
 
-def table(results, metrics, fmt=None, width=26):
-    """Lines of a text table: a row per recipe, 'mean ± sd' over seeds of each metric at the
-    last and at the best snapshot (`summary_row`)."""
-    head = "".join(f"{m + ' ' + w:>20}" for m in metrics for w in ("last", "best"))
-    lines = [f"{'recipe':{width}}{'steps':>7}" + head]
-    for name, res in results.items():
-        cells = summary_row(res, metrics, fmt)
-        lines.append(f"{name:{width}}{res[0]['steps']:7,}" + "".join(f"{c:>20}" for c in cells))
-    return lines
+def decide_all(baseline, candidates, **kw):
+    """{name: Decision} for each of `candidates` ({name: scores}) against `baseline`, with the
+    p-values of the table corrected together (`holm`, each direction apart). `kw`: `decide`'s."""
+    raw = {name: decide(baseline, scores, **kw) for name, scores in candidates.items()}
+    names = list(raw)
+    better = holm([raw[n].p_value for n in names])
+    worse = holm([raw[n].p_worse for n in names])
+    return {n: replace(raw[n], p_value=pb, p_worse=pw, better=pb < raw[n].alpha,
+                       worse=pw < raw[n].alpha, holm=len(names))
+            for n, pb, pw in zip(names, better, worse)}
 
 
-def ranked(results, key, which="last"):
-    """Recipe names sorted by the seeds' mean of metric `key` (lower first)."""
-    return sorted(results, key=lambda name: mean_sd([r[which][key] for r in results[name]])[0])
+def log_spread(scores):
+    """The seed-to-seed spread of positive scores: the sample standard deviation of their logs
+    (0.1: runs typically about 10% apart)."""
+    return statistics.stdev(math.log(float(x)) for x in scores)
 
 
-def _slug(name):
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+def power(n, spread, ratio, *, paired=False, rows=1, alpha=ALPHA, sims=2000, seed=0):
+    """The share of `sims` simulated comparisons of n runs against n in which `decide` calls
+    the candidate better: scores log-normal with standard deviation `spread` on the log scale
+    (`log_spread`), the candidate's median `ratio` times the baseline's (0.5: twice as good for
+    a lower-is-better score). `rows` > 1: one row of a Holm-corrected table of that many,
+    decided at alpha / rows (Holm's first step, which the best row must pass)."""
+    import numpy as np
+    from scipy import stats
 
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0.0, spread, (sims, n))
+    cand = rng.normal(math.log(ratio), spread, (sims, n))
+    if paired:
+        p = stats.wilcoxon(cand - base, alternative="less", axis=1).pvalue
+    else:
+        p = stats.mannwhitneyu(cand, base, alternative="less", method="exact", axis=1).pvalue
+    return float(np.mean(p < alpha / rows))
+
+
+def seeds_needed(spread, ratio, *, want=0.8, max_n=20, **kw):
+    """(n, {n: power}): the fewest runs a side with which `decide` calls a candidate `ratio`
+    times the baseline better in at least `want` of the cases (`power`; `kw`: its options), or
+    None if even max_n runs do not. Ask before the runs, with the spread of earlier ones."""
+    table = {}
+    for n in range(2, max_n + 1):
+        table[n] = power(n, spread, ratio, **kw)
+        if table[n] >= want:
+            return n, table
+    return None, table
+
+
+# ------------------------------------------------------------------------------ tables
 
 def mean_sd(xs):
     """(mean, sample standard deviation) of a list of numbers; sd 0 for one number."""
-    t = torch.tensor([float(x) for x in xs], dtype=torch.float64)
-    return t.mean().item(), (t.std().item() if len(t) > 1 else 0.0)
+    xs = [float(x) for x in xs]
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
 def cell(xs, fmt="{:.2f}"):
@@ -229,15 +258,66 @@ def summary_row(results, metrics, fmt=None):
     return cells
 
 
-def overlap(a, b):
-    """True when the mean ± sd intervals of the two lists of numbers overlap: the difference
-    is inside the seed-to-seed spread."""
-    (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
-    return abs(ma - mb) <= sa + sb
+def table(results, metrics, fmt=None, width=26):
+    """Lines of a text table: a row per recipe, 'mean ± sd' over seeds of each metric at the
+    last and at the best snapshot (`summary_row`)."""
+    head = "".join(f"{m + ' ' + w:>20}" for m in metrics for w in ("last", "best"))
+    lines = [f"{'recipe':{width}}{'steps':>7}" + head]
+    for name, res in results.items():
+        cells = summary_row(res, metrics, fmt)
+        lines.append(f"{name:{width}}{res[0]['steps']:7,}" + "".join(f"{c:>20}" for c in cells))
+    return lines
 
+
+def ranked(results, key, which="last"):
+    """Recipe names sorted by the seeds' mean of metric `key` (lower first)."""
+    return sorted(results, key=lambda name: mean_sd([r[which][key] for r in results[name]])[0])
+
+
+def verdict(candidate, baseline, **kw):
+    """`decide`'s verdict in a word: "better", "worse" or "no verdict". `kw`: decide's."""
+    return decide(baseline, candidate, **kw).verdict
+
+
+def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which="last",
+           **kw):
+    """Lines of a table of metric `key` (lower is better): a row per recipe with its steps,
+    mean seconds per run, every seed's number, their median, and `decide_all`'s decision
+    against the row `baseline`, Holm-corrected over the rows (a line under the table says
+    so). outcome(evaluate dict) -> word, if given, adds each run's outcome. `kw`: decide's.
+    Raises KeyError naming the rows if `baseline` is not one of them."""
+    if baseline not in results:
+        raise KeyError(f"no row {baseline!r} to compare with; rows: {list(results)}")
+    scores = {name: [r[which][key] for r in runs] for name, runs in results.items()}
+    rivals = {name: xs for name, xs in scores.items() if name != baseline}
+    decisions = decide_all(scores[baseline], rivals, **kw) if rivals else {}
+    width = max(len(name) for name in results) + 2
+    lines = [f"{'':{width}}{'steps':>7}{'s/run':>7}   {key} per seed ({which}); median; "
+             f"against {baseline}" + ("; outcomes" if outcome else "")]
+    for name, runs in results.items():
+        xs = scores[name]
+        said = f"; {decisions[name]}" if name in decisions else ""
+        words = ""
+        if outcome is not None:
+            counts = Counter(outcome(r[which]) for r in runs)
+            words = "; " + ", ".join(f"{n} {w}" for w, n in counts.items())
+        secs = statistics.fmean(r["seconds"] for r in runs)
+        lines.append(f"{name:{width}}{runs[0]['steps']:7,}{secs:7.1f}   "
+                     f"{', '.join(fmt.format(x) for x in xs)}; "
+                     f"{fmt.format(statistics.median(xs))}{said}{words}")
+    if len(decisions) > 1:
+        lines.append(f"(p-values Holm-corrected over the {len(decisions)} rows against "
+                     f"{baseline}; a row is better when its corrected p < "
+                     f"{next(iter(decisions.values())).alpha})")
+    return lines
+
+
+# ---------------------------------------------------------------- the rule it replaces
 
 def better(a, b, paired=False):
-    """The book's rule (chapter 4): is recipe A better than recipe B, given one score per run
+    """The book's old range rule, which chapters 1, 2 and 6 still run until their next
+    reruns (tests/chapters/test_notebooks.py lists them); use `decide`. Is recipe A better
+    than recipe B, given one score per run
     (lower is better) in the lists `a` and `b`? Only if every run of A scores below every run
     of B (with `paired=True`, below B's run of the same seed: a[i] against b[i]) *and* the
     difference of the two means is larger than the largest spread (max - min) between the
@@ -253,29 +333,3 @@ def better(a, b, paired=False):
     wins = all(x < y for x, y in zip(a, b)) if paired else max(a) < min(b)
     spread = max(max(a) - min(a), max(b) - min(b))
     return wins and mean_sd(b)[0] - mean_sd(a)[0] > spread
-
-
-def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which="last"):
-    """Lines of a table of metric `key` (lower is better): a row per recipe with its steps,
-    mean seconds per run, every seed's number, mean ± sd, and `verdict` against the row
-    `baseline` (paired by seed). outcome(evaluate dict) -> word, if given, adds each run's
-    outcome (`ganlib.book.testbeds.classify`). Raises KeyError naming the rows if `baseline` is
-    not one of them."""
-    if baseline not in results:
-        raise KeyError(f"no row {baseline!r} to compare with; rows: {list(results)}")
-    base = [r[which][key] for r in results[baseline]]
-    width = max(len(name) for name in results) + 2
-    lines = [f"{'':{width}}{'steps':>7}{'s/run':>7}   {key} per seed ({which}); mean ± sd; "
-             f"verdict against {baseline}" + ("; outcomes" if outcome else "")]
-    for name, runs in results.items():
-        xs = [r[which][key] for r in runs]
-        seeds = ", ".join(fmt.format(x) for x in xs)
-        v = "" if name == baseline else f"; {verdict(xs, base)}"
-        words = ""
-        if outcome is not None:
-            counts = Counter(outcome(r[which]) for r in runs)
-            words = "; " + ", ".join(f"{n} {w}" for w, n in counts.items())
-        secs = mean_sd([r["seconds"] for r in runs])[0]
-        lines.append(f"{name:{width}}{runs[0]['steps']:7,}{secs:7.1f}   {seeds}; "
-                     f"{cell(xs, fmt)}{v}{words}")
-    return lines

@@ -29,7 +29,7 @@ Evaluation draws its noise from fixed seeds, so two generators are compared on t
 import torch
 
 from ganlib.evaluate.classifier import predict
-from .compare import Testbed
+from .recipes import Testbed
 from ganlib.data import grid2d, grid_centres, ring2d, ring_centres
 from ganlib.evaluate.scores import kid_score_fn
 from ganlib.evaluate.metrics import class_coverage, frechet_distance, toy_mode_coverage

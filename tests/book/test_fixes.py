@@ -102,14 +102,13 @@ def test_without_a_score_the_best_generator_is_the_last_and_is_not_scored_twice(
     assert r["best"] is r["last"] and r["best_step"] == 10 and len(calls) == 1
 
 
-def test_verdict_says_the_rule_in_words_both_ways():
-    assert compare.verdict([1, 2, 3], [20, 30, 40]) == "better"
-    assert compare.verdict([20, 30, 40], [1, 2, 3]) == "worse"
-    assert compare.verdict([1, 30, 3], [20, 2, 40]) == "no verdict"
-    # paired by default: one score per seed on both sides
-    with pytest.raises(ValueError, match="one score per seed on both sides"):
-        compare.verdict([1, 2, 3], [20, 30])
-    assert compare.verdict([1, 2, 3], [20, 30], paired=False) == "better"
+def test_verdict_says_decides_answer_in_words_both_ways():
+    assert compare.verdict([1, 2, 3, 4], [20, 30, 40, 50]) == "better"
+    assert compare.verdict([20, 30, 40, 50], [1, 2, 3, 4]) == "worse"
+    assert compare.verdict([1, 30, 3, 40], [20, 2, 40, 4]) == "no verdict"
+    assert compare.verdict([1, 2, 3], [20, 30, 40]) == "no verdict"  # 3 vs 3: p >= 0.05
+    with pytest.raises(ValueError, match="one score per seed on each side"):
+        compare.verdict([1, 2, 3], [20, 30], paired=True)
 
 
 class MeanColour(torch.nn.Module):

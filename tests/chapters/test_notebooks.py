@@ -62,8 +62,9 @@ ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/tmp/|/work/|/Users/|[A-Z]:\\\\)")
 
 # Chapters that show an older source than ganlib's, each until its planned rerun: exactly these
 # names (a new stale one fails; so does a name that is current again, which must go from here).
-# Issue 35 reorganised ganlib (the step now takes a Game; docstrings shortened); the reruns
-# are issue 40 (chapters 1-3), 36 (chapter 4), 37 (chapter 5) and 41 (chapter 6).
+# Issue 35 reorganised ganlib (the step now takes a Game; docstrings shortened), issue 36
+# replaced the rule for "better" with `decide`; the reruns are issue 40 (chapters 1-3), 36
+# (chapter 4), 37 (chapter 5) and 41 (chapter 6).
 KNOWN_STALE = {
     "01_minimax": {"g_loss_minimax", "g_loss_nonsaturating", "d_loss", "d_step", "g_step",
                    "train_step", "FitConfig", "set_lr", "ema_update"},
@@ -71,9 +72,13 @@ KNOWN_STALE = {
     "03_dcgan": {"diff_augment", "train_step"},
     "04_measuring": {"preprocess"},
     "05_fixes": {"with_g_grad_norm", "train_step", "g_loss_score", "MinibatchStd", "Pack",
-                 "diff_augment"},
+                 "diff_augment", "run_table", "verdict", "better"},
     "06_conditional": {"ConditionalDCGANGenerator", "ac_loss"},
 }
+
+# Chapters whose committed run still decides "better" by the old range rule (compare.better)
+# instead of `compare.decide`, each until its rerun (issues 40, 37 and 41): exactly these.
+OLD_RULE = {"01_minimax", "02_mnist", "05_fixes", "06_conditional"}
 
 pytestmark = [pytest.mark.chapter,
               pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])]
@@ -177,6 +182,12 @@ def test_shown_source_is_the_librarys_current_source(path):
         f"{path.name} shows an older source than ganlib's for {stale}: rerun the chapter "
         f"(README, 'To refresh a committed chapter'), and keep KNOWN_STALE exact")
     assert shown, "every chapter shows some of ganlib's code; none was found"
+
+
+def test_only_the_listed_chapters_still_use_the_old_rule(path):
+    code = "\n".join(c.source for c in code_cells(nbformat.read(path, as_version=4)))
+    assert ("compare.better" in code) == (path.stem in OLD_RULE), (
+        f"{path.name}: OLD_RULE must list exactly the chapters that still use compare.better")
 
 
 @pytest.mark.slow
