@@ -196,6 +196,18 @@ def decide_all(baseline, candidates, **kw):
             for n, pb, pw in zip(names, better, worse)}
 
 
+def null_rate(m, n, alpha=ALPHA):
+    """The exact chance that `decide` calls one of two equal recipes better, with m and n
+    independent runs of them (no ties): at most alpha, less where the counts are coarse."""
+    counts = _rank_sum_counts(m, n)
+    total, tail = sum(counts), 0
+    for c in counts:
+        if (tail + c) / total >= alpha:
+            return tail / total
+        tail += c
+    return tail / total
+
+
 def log_spread(scores):
     """The seed-to-seed spread of positive scores: the sample standard deviation of their logs
     (0.1: runs typically about 10% apart)."""
@@ -315,8 +327,9 @@ def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which=
 # ---------------------------------------------------------------- the rule it replaces
 
 def better(a, b, paired=False):
-    """The book's old range rule, which chapters 1, 2 and 6 still run until their next
-    reruns (tests/chapters/test_notebooks.py lists them); use `decide`. Is recipe A better
+    """The book's old range rule, which chapters 1, 2, 5 and 6 still run (and chapter 3 states
+    in words) until their next reruns (tests/chapters/test_notebooks.py lists them); use
+    `decide`. Is recipe A better
     than recipe B, given one score per run
     (lower is better) in the lists `a` and `b`? Only if every run of A scores below every run
     of B (with `paired=True`, below B's run of the same seed: a[i] against b[i]) *and* the

@@ -16,8 +16,14 @@ of the classic tutorials it replaces, and the book's own.
 
 `apply_preset(name, params)` gives the settings a chapter trains with: the preset's, except
 where `params` (the chapter's parameters) set a value other than the `book` recipe's, which
-the reader asked for explicitly, so it wins.
+the reader asked for explicitly, so it wins. `train_preset` trains them as chapter 2 does.
 """
+
+from ganlib.data import TensorBatches
+from ganlib.models import MLPDiscriminator, MLPGenerator
+from ganlib.steps import make_adam
+from ganlib.train import FitConfig, fit
+from ganlib.utils import fast_bf16, set_seed
 
 # the settings a preset fixes, all of them chapter parameters of the same name
 BOOK = dict(nz=100, g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256), g_act="leaky_relu",
@@ -45,3 +51,26 @@ def apply_preset(name, params):
             settings[key] = params[key]
             overrides.append(key)
     return settings, overrides
+
+
+def train_preset(settings, train, steps, seed=0, device="cpu", checkpoint_path=None, **fit_kw):
+    """Chapter 2's MLP pair built and trained with `settings` (a preset's, e.g. `BOOK`) on the
+    images of `train` (an ImageData) for `steps` steps on `seed`, as chapter 2 trains it
+    (bf16 autocast where the device runs it natively, the EMA of G sampled); resumes from
+    `checkpoint_path` when it holds the same run. `fit_kw`: more of fit's arguments
+    (score_fn, FitConfig fields such as score_every). Returns (Run, the G to sample)."""
+    fit_args = {k: fit_kw.pop(k) for k in ("score_fn", "snapshot_fn", "callback", "meta")
+                if k in fit_kw}
+    img_shape = tuple(train.images.shape[1:])
+    set_seed(seed)
+    G = MLPGenerator(nz=settings["nz"], hidden=settings["g_hidden"], img_shape=img_shape,
+                     act=settings["g_act"], dropout=settings["g_dropout"]).to(device)
+    D = MLPDiscriminator(img_shape=img_shape, hidden=settings["d_hidden"], act=settings["d_act"],
+                         dropout=settings["d_dropout"]).to(device)
+    bs, betas = settings["batch_size"], (settings["beta1"], settings["beta2"])
+    cfg = FitConfig(steps=steps, batch_size=bs, ema=settings["ema"], amp=fast_bf16(device),
+                    checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),
+                    seed=seed, progress=False, **fit_kw)
+    run = fit(G, D, make_adam(G, settings["lr_g"], betas), make_adam(D, settings["lr_d"], betas),
+              TensorBatches(train, bs, device, seed=seed), cfg, **fit_args)
+    return run, (run.G_ema if run.G_ema is not None else G)

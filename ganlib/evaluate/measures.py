@@ -145,17 +145,25 @@ def real_floor(real, seed=0):
 def by_sample_size(real, fake, ns, repeats=3, seed=0):
     """FID and KID of fake features (M, d) against all of `real` (N, d), computed on random
     subsets of n of the fakes for each n in `ns` (each <= M), averaged over `repeats` subsets
-    drawn without replacement: {"n": [...], "fid": [...], "kid": [...]}. Shows FID's bias:
-    it falls as n grows, while KID's mean stays put (Bińkowski et al. 2018, section 4)."""
+    drawn without replacement, each with its own KID subsets: {"n": [...], "fid": [...],
+    "kid": [...]}, and each subset's value in "fid_each" and "kid_each" (a list per n); where
+    n is all the fakes, FID's repeats coincide and only KID's subsets differ. Shows FID's bias: it falls as n grows,
+    while KID's mean stays put (Bińkowski et al. 2018, section 4)."""
     if max(ns) > len(fake) or min(ns) < 4:
         raise ValueError(f"every n must lie in 4..{len(fake)} (the fakes given), got {list(ns)}")
     gen = torch.Generator().manual_seed(seed)
-    out = {"n": list(ns), "fid": [], "kid": []}
+    out = {"n": list(ns), "fid": [], "kid": [], "fid_each": [], "kid_each": []}
     for n in ns:
         picks = [torch.randperm(len(fake), generator=gen)[:n] for _ in range(repeats)]
-        out["fid"].append(sum(fid(real, fake[p]) for p in picks) / repeats)
-        out["kid"].append(sum(kid(real, fake[p], 50, kid_subset_size(len(real), n), seed)[0]
-                              for p in picks) / repeats)
+        fids = [fid(real, fake[p]) for p in picks]
+        # each repeat draws its own KID subsets: with one seed, every repeat would reuse the
+        # same subsets of `real`, and the repeats' spread would understate KID's
+        kids = [kid(real, fake[p], 50, kid_subset_size(len(real), n), seed + r)[0]
+                for r, p in enumerate(picks)]
+        out["fid_each"].append(fids)
+        out["kid_each"].append(kids)
+        out["fid"].append(sum(fids) / repeats)
+        out["kid"].append(sum(kids) / repeats)
     return out
 
 

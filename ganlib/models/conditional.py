@@ -66,12 +66,13 @@ class ConditionalGenerator(Generator):
         y = balanced_labels(len(z), self.n_classes) if y is None else y
         return check_labels(y, self.n_classes, batch=len(z)).to(z.device)
 
-    def sample(self, n, y=None, seed=None):
+    def sample(self, n, y=None, seed=None, truncation=None):
         """`n` images of classes `y` ((n,) labels; None: every class equally often, see
-        `balanced_labels`), from fresh noise seeded by `seed`, in eval mode."""
+        `balanced_labels`), from fresh noise seeded by `seed`, in eval mode; `truncation`: as
+        `Generator.sample`."""
         y = balanced_labels(n, self.n_classes) if y is None else check_labels(
             y, self.n_classes, batch=n)
-        return self._draw(n, seed, y)
+        return self._draw(n, seed, y, truncation=truncation)
 
 
 class ConditionalMLPGenerator(ConditionalGenerator):

@@ -96,18 +96,27 @@ class Generator(nn.Module):
 
     nz: int
 
-    def sample(self, n, seed=None):
-        """`n` samples in [-1, 1] from fresh noise (seeded if `seed` is given), in eval mode."""
-        return self._draw(n, seed)
+    def sample(self, n, seed=None, truncation=None):
+        """`n` samples in [-1, 1] from fresh noise (seeded if `seed` is given), in eval mode.
+        truncation: the truncation trick (Brock et al. 2019, "BigGAN", arXiv:1809.11096, sec.
+        3.1): every component of z beyond +-truncation is drawn again, so samples come from
+        the dense middle of the noise, more typical and less varied; None: plain N(0, I)."""
+        return self._draw(n, seed, truncation=truncation)
 
     @torch.no_grad()
-    def _draw(self, n, seed, *inputs):
+    def _draw(self, n, seed, *inputs, truncation=None):
         """self(z, *inputs) in eval mode for `n` fresh noise vectors z, as float32. z is drawn
         on the CPU, so a seed gives the same z on every device; tensors in `inputs` (a
         conditional G's labels) go to G's device."""
         device = next(self.parameters()).device
         gen = None if seed is None else torch.Generator(device="cpu").manual_seed(seed)
-        z = torch.randn(n, self.nz, generator=gen).to(device)
+        z = torch.randn(n, self.nz, generator=gen)
+        if truncation is not None:
+            if not truncation > 0:
+                raise ValueError(f"truncation must be > 0 (a bound on |z|), got {truncation!r}")
+            while (out := z.abs() > truncation).any():  # redraw what falls outside, seeded
+                z[out] = torch.randn(int(out.sum()), generator=gen)
+        z = z.to(device)
         inputs = [x.to(device) if torch.is_tensor(x) else x for x in inputs]
         was_training = self.training
         self.eval()

@@ -134,3 +134,9 @@ def test_seeds_needed_asks_for_more_runs_for_smaller_effects():
 def test_decide_refuses_what_it_cannot_compare(base, cand, paired, message):
     with pytest.raises(ValueError, match=message):
         decide(base, cand, paired=paired)
+
+
+def test_null_rate_is_the_exact_false_positive_rate():
+    assert compare.null_rate(5, 5) == pytest.approx(12 / 252)
+    assert compare.null_rate(3, 3) == 0.0  # 3 against 3 can never decide
+    assert compare.null_rate(4, 4) == pytest.approx(2 / 70)  # p = 1/70 and 2/70 are < 0.05

@@ -129,31 +129,41 @@ def test_chapter3_committed_run_shows_faces_augmentation_and_no_copying_as_it_cl
 
 
 def test_chapter4_committed_run_shows_what_each_measure_sees():
-    """Chapter 4's committed run, within its 20-minute budget: the table's verdicts (FID nearly
-    blind to half the classes missing while recall and classifier-FD see it; precision falls
-    with junk while recall stays; repeats fool precision, not recall), FID's bias falling
-    with N while KID stays, and the rank agreement it reports."""
+    """Chapter 4's committed run, within its 45-minute budget on a 2-core AVX2 CPU: the table's
+    verdicts (FID nearly blind to half the classes missing while recall and classifier-FD see
+    it; precision falls with junk while recall stays; repeats fool precision, not recall; the
+    generator recalls more than it is precise, its surest quarter the reverse, and dropping
+    its classes 5-9 costs recall),
+    FID's bias falling with N while KID stays, the A/A rate of decide near alpha, and the rank
+    agreement of the two feature spaces it reports."""
     nb = nbformat.read(ROOT / "book" / "04_measuring.ipynb", as_version=4)
     text = outputs_text(ROOT / "book" / "04_measuring.ipynb")
-    assert nb.metadata.papermill.duration <= 20 * 60
+    assert nb.metadata.papermill.duration <= 45 * 60
     cols = ("classifier_fd", "fid", "kid", "precision", "recall", "density", "coverage")
     rows = {name.strip(): dict(zip(cols, map(float, values.split()))) for name, values in
             re.findall(r"^(real digits \(the floor\)|blurred \(sigma 1 px\)|noise \(std 0\.1\)|"
-                       r"5 of 10 classes|20 images, x20 each|25% junk) +([-\d. ]+)$", text, re.M)}
-    assert len(rows) == 6, rows
-    floor, half, repeats, junk = (rows[k] for k in ("real digits (the floor)", "5 of 10 classes",
-                                                    "20 images, x20 each", "25% junk"))
+                       r"5 of 10 classes|15 images, x20 each|25% junk|G, step 15,000|"
+                       r"G, classes 0-4 only|G, surest 25%|G, truncation [\d.]+) +([-\d. ]+)$",
+                       text, re.M)}
+    assert len(rows) == 12, rows
+    floor, half, repeats, junk, G, G_half, G_sure = (rows[k] for k in (
+        "real digits (the floor)", "5 of 10 classes", "15 images, x20 each", "25% junk",
+        "G, step 15,000", "G, classes 0-4 only", "G, surest 25%"))
     assert half["fid"] < 1.5 * floor["fid"] and half["recall"] < 0.75 * floor["recall"]
     assert half["classifier_fd"] > 10 * floor["classifier_fd"]
     assert junk["precision"] < floor["precision"] - 0.15 and junk["recall"] > 0.95 * floor["recall"]
     assert repeats["precision"] >= floor["precision"] and repeats["recall"] < 0.05
-    fid_n = re.search(r"^generator +FID at N = 50: ([\d.]+), at N = 1200: ([\d.]+); FID_inf", text,
-                      re.M)
-    assert float(fid_n.group(1)) > float(fid_n.group(2)), fid_n.group(0)
+    assert G["recall"] > G["precision"] and G_half["recall"] < G["recall"]
+    assert G_sure["precision"] > G_sure["recall"] and G_sure["precision"] > G["precision"]
+    fid_n = re.search(r"^generator +FID at N = (\d+): ([\d.]+), at N = (\d+): ([\d.]+); FID_inf",
+                      text, re.M)
+    assert int(fid_n.group(1)) < int(fid_n.group(3)), fid_n.group(0)
+    assert float(fid_n.group(2)) > float(fid_n.group(4)), fid_n.group(0)
+    aa = re.search(r"decide calls 'better' in ([\d.]+)% \(exactly ([\d.]+)% in theory\)", text)
+    assert abs(float(aa.group(1)) - float(aa.group(2))) < 2, aa.group(0)
     rho = dict(re.findall(r"^(generators|real and degraded sets) \(\d+\): Spearman rank "
                           r"correlation ([\d.-]+)", text, re.M))
     assert float(rho["generators"]) > 0.9 > float(rho["real and degraded sets"]), rho
-    assert "the seed-to-seed sd is" in text
 
 
 def chapter5_tables(text):

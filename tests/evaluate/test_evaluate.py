@@ -192,6 +192,14 @@ def test_fid_falls_with_n_and_kid_does_not():
         evaluate.by_sample_size(real, fake, [700])
 
 
+def test_by_sample_size_repeats_draw_their_own_kid_subsets():
+    # 100 copies of one fake: every subset of the fakes is the same, so two repeats' KIDs can
+    # differ only through the subsets of the reals they draw
+    real, fake = gauss(200, 8, 0), gauss(1, 8, 1, shift=0.3).repeat(100, 1)
+    r = evaluate.by_sample_size(real, fake, [50], repeats=2)
+    assert r["kid_each"][0][0] != pytest.approx(r["kid_each"][0][1])
+
+
 # ----------------------------------------------------------------------------- the weights
 
 def test_missing_weights_name_both_ways_to_get_them(monkeypatch):

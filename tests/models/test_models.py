@@ -332,3 +332,28 @@ def test_the_dcgan_d_without_batchnorm_has_none_and_says_so_in_its_hparams():
     assert D.hparams == {"ndf": 4, "nc": 1, "image_size": 32, "batchnorm": False}
     assert DCGANDiscriminator(ndf=4, nc=1, image_size=32).hparams == {
         "ndf": 4, "nc": 1, "image_size": 32}  # older checkpoints still compare equal
+
+
+def test_the_truncation_trick_draws_z_inside_the_bound_again_seeded():
+    from ganlib.models import ConditionalMLPGenerator, Generator
+
+    class Echo(Generator):  # G(z) = z: what sample draws, shown as it is
+        nz = 6
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, z):
+            return z + self.w
+
+    G = Echo()
+    z = G.sample(2000, seed=3, truncation=0.5)
+    assert z.abs().max() <= 0.5 and torch.equal(z, G.sample(2000, seed=3, truncation=0.5))
+    plain = G.sample(2000, seed=3)
+    assert plain.abs().max() > 2 and torch.equal(plain, torch.randn(
+        2000, 6, generator=torch.Generator().manual_seed(3)))  # None: N(0, I) as before
+    with pytest.raises(ValueError, match="truncation must be > 0"):
+        G.sample(2, truncation=0.0)
+    cond = ConditionalMLPGenerator(nz=4, n_classes=3, hidden=(8,), img_shape=(1, 4, 4))
+    assert cond.sample(6, seed=0, truncation=1.0).shape == (6, 1, 4, 4)
