@@ -107,6 +107,15 @@ def test_ran_top_to_bottom_without_errors(path):
     assert nb.metadata.papermill.parameters == COMMITTED_PARAMETERS.get(path.stem, {})
 
 
+def test_parameter_lines_fit_90_characters(path):
+    """papermill's readers see the parameters cell as the chapter's interface: one screen wide."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in code_cells(nb) if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: one parameters cell, got {len(cells)}"
+    long = [line for line in cells[0].source.splitlines() if len(line) > 90]
+    assert not long, f"{path.name}: parameter lines over 90 characters: {long}"
+
+
 def test_outputs_hold_no_machine_paths_and_fit_the_size(path):
     nb = nbformat.read(path, as_version=4)
     text = json.dumps([c.outputs for c in code_cells(nb)])
