@@ -27,8 +27,7 @@ from ganlib import data as gdata
 from .classic import classic_loop, classic_mnist_loader
 from ganlib.evaluate.classifier import cached_classifier, predict
 from ganlib.evaluate.metrics import class_coverage, frechet_distance
-from ganlib.models import MLPDiscriminator, MLPGenerator
-from ganlib.book.presets import MNIST_PRESETS
+from ganlib.book.presets import MNIST_PRESETS, mlp_pair
 from ganlib.train import FitConfig, fit, make_adam
 from ganlib.utils import fast_bf16, set_seed
 
@@ -37,11 +36,7 @@ CONTENDERS = ("classic-64", "classic-128", "dropout", "book")
 
 def _models(settings, img_shape, device):
     set_seed(0)
-    G = MLPGenerator(nz=settings["nz"], hidden=settings["g_hidden"], img_shape=img_shape,
-                     act=settings["g_act"], dropout=settings["g_dropout"])
-    D = MLPDiscriminator(img_shape=img_shape, hidden=settings["d_hidden"],
-                         act=settings["d_act"], dropout=settings["d_dropout"])
-    return G.to(device), D.to(device)
+    return mlp_pair(settings, img_shape, device)
 
 
 def train_contender(name, train, seconds, device, workdir):

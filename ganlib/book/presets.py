@@ -53,6 +53,16 @@ def apply_preset(name, params):
     return settings, overrides
 
 
+def mlp_pair(settings, img_shape, device="cpu"):
+    """(G, D): chapter 2's MLP generator and discriminator as `settings` (a preset's) shape
+    them, for images of `img_shape` (C, H, W), on `device`; seed before calling."""
+    G = MLPGenerator(nz=settings["nz"], hidden=settings["g_hidden"], img_shape=img_shape,
+                     act=settings["g_act"], dropout=settings["g_dropout"])
+    D = MLPDiscriminator(img_shape=img_shape, hidden=settings["d_hidden"], act=settings["d_act"],
+                         dropout=settings["d_dropout"])
+    return G.to(device), D.to(device)
+
+
 def train_preset(settings, train, steps, seed=0, device="cpu", checkpoint_path=None, **fit_kw):
     """Chapter 2's MLP pair built and trained with `settings` (a preset's, e.g. `BOOK`) on the
     images of `train` (an ImageData) for `steps` steps on `seed`, as chapter 2 trains it
@@ -61,12 +71,8 @@ def train_preset(settings, train, steps, seed=0, device="cpu", checkpoint_path=N
     (score_fn, FitConfig fields such as score_every). Returns (Run, the G to sample)."""
     fit_args = {k: fit_kw.pop(k) for k in ("score_fn", "snapshot_fn", "callback", "meta")
                 if k in fit_kw}
-    img_shape = tuple(train.images.shape[1:])
     set_seed(seed)
-    G = MLPGenerator(nz=settings["nz"], hidden=settings["g_hidden"], img_shape=img_shape,
-                     act=settings["g_act"], dropout=settings["g_dropout"]).to(device)
-    D = MLPDiscriminator(img_shape=img_shape, hidden=settings["d_hidden"], act=settings["d_act"],
-                         dropout=settings["d_dropout"]).to(device)
+    G, D = mlp_pair(settings, tuple(train.images.shape[1:]), device)
     bs, betas = settings["batch_size"], (settings["beta1"], settings["beta2"])
     cfg = FitConfig(steps=steps, batch_size=bs, ema=settings["ema"], amp=fast_bf16(device),
                     checkpoint_path=None if checkpoint_path is None else str(checkpoint_path),

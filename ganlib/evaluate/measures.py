@@ -147,8 +147,8 @@ def by_sample_size(real, fake, ns, repeats=3, seed=0):
     subsets of n of the fakes for each n in `ns` (each <= M), averaged over `repeats` subsets
     drawn without replacement, each with its own KID subsets: {"n": [...], "fid": [...],
     "kid": [...]}, and each subset's value in "fid_each" and "kid_each" (a list per n); where
-    n is all the fakes, FID's repeats coincide and only KID's subsets differ. Shows FID's bias: it falls as n grows,
-    while KID's mean stays put (Bińkowski et al. 2018, section 4)."""
+    n is all the fakes, FID's repeats coincide and only KID's subsets differ. Shows FID's
+    bias: it falls as n grows, while KID's mean stays put (Bińkowski et al. 2018, sec. 4)."""
     if max(ns) > len(fake) or min(ns) < 4:
         raise ValueError(f"every n must lie in 4..{len(fake)} (the fakes given), got {list(ns)}")
     gen = torch.Generator().manual_seed(seed)
