@@ -114,6 +114,7 @@ def test_parameter_lines_fit_90_characters(path):
     assert len(cells) == 1, f"{path.name}: one parameters cell, got {len(cells)}"
     long = [line for line in cells[0].source.splitlines() if len(line) > 90]
     assert not long, f"{path.name}: parameter lines over 90 characters: {long}"
+    assert "hide-input" in cells[0].metadata["tags"], f"{path.name}: collapse the parameters"
 
 
 def test_outputs_hold_no_machine_paths_and_fit_the_size(path):
