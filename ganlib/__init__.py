@@ -22,11 +22,12 @@ from .engine.safety import TrainingDiverged
 from .engine.snapshots import (default_snapshot, gan_lab_snapshot, with_g_grad_norm,
                                with_heldout_accuracy)
 from .game import Game, make_game
-from .losses import (LOSSES, d_loss, d_loss_hinge, d_loss_wasserstein, g_loss, g_loss_hinge,
-                     g_loss_minimax, g_loss_nonsaturating, g_loss_wasserstein, loss_pair, value)
+from .losses import (LOSSES, d_loss, d_loss_hinge, d_loss_relativistic, d_loss_wasserstein,
+                     g_loss, g_loss_hinge, g_loss_minimax, g_loss_nonsaturating,
+                     g_loss_relativistic, g_loss_wasserstein, loss_pair, value)
 from .models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                      ToyDiscriminator, ToyGenerator, weights_init)
-from .penalties import gradient_penalty, r1_penalty
+from .penalties import gradient_penalty, r1_penalty, r2_penalty
 from .steps import d_step, g_step, make_adam, requires_grad, train_step
 from .train import Run, ema_update, fit
 from .utils import describe_device, fast_bf16, get_device, set_seed, slerp

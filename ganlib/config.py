@@ -24,7 +24,8 @@ class FitConfig:
     steps: int | None = None  # total steps (n_critic D updates and one G update each)
     batch_size: int = 128  # images per D update
     # the game, by G's loss: "nonsaturating" or "minimax" (both against D's cross-entropy
-    # d_loss), "hinge" or "wasserstein" (each with its own D loss; ganlib.losses.LOSSES)
+    # d_loss), "hinge", "wasserstein" or "relativistic" (RpGAN) (each with its own D loss;
+    # ganlib.losses.LOSSES)
     g_loss: str = "nonsaturating"
     updates: str = "both"  # "both", or "d" / "g": the other player is evaluated, never stepped
     n_fixed: int = 64  # fixed-noise samples drawn once and rendered at every snapshot
@@ -51,8 +52,9 @@ class FitConfig:
     augment: str = ""  # DiffAugment policy on D's inputs, e.g. "translation,cutout,color"; "": off
     gp_weight: float = 0.0  # WGAN-GP's lambda (10 in the paper): D's loss + lambda * GP; 0: off
     r1_weight: float = 0.0  # R1's gamma: D's loss + gamma / 2 * R1 on the reals; 0: off
-    # R1 on every k-th step only, weighted by k ("lazy regularization", Karras et al. 2020,
-    # arXiv:1912.04958, app. B: k = 16): the double backward's cost falls by about k
+    r2_weight: float = 0.0  # R2's gamma: D's loss + gamma / 2 * R2 on the fakes; 0: off
+    # R1 and R2 on every k-th step only, weighted by k ("lazy regularization", Karras et al.
+    # 2020, arXiv:1912.04958, app. B: k = 16): the double backward's cost falls by about k
     r1_every: int = 1
     # D updates per step, each on the next batch of the data, then one G update (WGAN: 5);
     # so `steps` counts G updates and an epoch has len(data) // n_critic steps
@@ -84,11 +86,12 @@ def check_config(cfg):
             raise ValueError(f"FitConfig.{name} must be a whole number >= 0, got {n!r}")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"FitConfig.ema must be in [0, 1), got {cfg.ema!r}")
-    for name in ("gp_weight", "r1_weight", "instance_noise", "ac_weight"):
+    for name in ("gp_weight", "r1_weight", "r2_weight", "instance_noise", "ac_weight"):
         if not getattr(cfg, name) >= 0:
             raise ValueError(f"FitConfig.{name} must be >= 0, got {getattr(cfg, name)!r}")
-    if cfg.compile and (cfg.gp_weight or cfg.r1_weight):
-        raise ValueError("FitConfig.compile cannot go with gp_weight or r1_weight: the penalties "
+    if cfg.compile and (cfg.gp_weight or cfg.r1_weight or cfg.r2_weight):
+        raise ValueError("FitConfig.compile cannot go with gp_weight, r1_weight or r2_weight: "
+                         "the penalties "
                          "back-propagate through D's input gradient (a double backward), which "
                          "torch.compile does not support")
     for name, options in (("updates", UPDATES), ("lr_decay", LR_DECAY)):
@@ -117,6 +120,12 @@ def total_steps(cfg, n_batches):
 def lazy_r1(cfg, step):
     """R1's weight at step `step` (0-based): cfg.r1_weight * cfg.r1_every on every
     r1_every-th step (0, k, 2k, ...), else 0; so on average D's loss carries gamma / 2 * R1,
-    in k times fewer double backward passes (Karras et al. 2020, arXiv:1912.04958, app. B)."""
+    in k times fewer double backward passes (Karras et al. 2020, arXiv:1912.04958, app. B).
+    R2 (cfg.r2_weight) follows the same schedule."""
     k = int(cfg.r1_every)
     return cfg.r1_weight * k if step % k == 0 else 0.0
+
+
+def penalised(cfg, step):
+    """Whether step `step` (0-based) carries the lazy penalties R1 and R2 (every r1_every-th)."""
+    return (cfg.r1_weight or cfg.r2_weight) and step % int(cfg.r1_every) == 0

@@ -6,8 +6,8 @@ player's loss, the labels, the precision, and where G's noise comes from.
 it questions, so the step keeps the shape of Algorithm 1 whatever a chapter adds. `Game()` is
 chapter 1's game: D's cross-entropy against the non-saturating G, nothing else.
 
-The extra terms are small callables beside the losses they extend: R1 (Mescheder et al. 2018,
-arXiv:1801.04406), WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028) and AC-GAN's class
+The extra terms are small callables beside the losses they extend: R1 and R2 (Mescheder et al.
+2018, arXiv:1801.04406), WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028) and AC-GAN's class
 cross-entropy (Odena et al. 2017, arXiv:1610.09585).
 """
 
@@ -18,9 +18,9 @@ from typing import Callable, NamedTuple
 import torch
 
 from .augment import make_augment
-from .losses import ac_loss, d_loss, g_loss_nonsaturating, loss_pair
+from .losses import PAIRED, ac_loss, d_loss, g_loss_nonsaturating, loss_pair
 from .models import mixes_batch
-from .penalties import gradient_penalty, r1_penalty
+from .penalties import gradient_penalty, r1_penalty, r2_penalty
 
 
 class Judged(NamedTuple):
@@ -46,7 +46,8 @@ class Game:
     """Everything a step needs besides the models, their optimizers and the batch."""
 
     d_loss: Callable = d_loss  # D's loss on (real_logits, fake_logits): -V(D, G) by default
-    g_loss: Callable = g_loss_nonsaturating  # G's loss on fake_logits
+    g_loss: Callable = g_loss_nonsaturating  # G's loss on fake_logits (and real_logits: paired)
+    paired: bool = False  # G's loss pairs each fake with a real (RpGAN): G's step judges reals
     augment: Callable | None = None  # x -> T(x) on everything D sees (DiffAugment, noise)
     d_terms: tuple = ()  # added to D's loss: term(D, real: Judged, fake: Judged, game)
     g_terms: tuple = ()  # added to G's loss: term(fake: Judged, game)
@@ -75,6 +76,11 @@ class Game:
     def grad_at_reals(self):
         """Whether a D term differentiates D at the real images (R1)."""
         return any(getattr(term, "at_reals", False) for term in self.d_terms)
+
+    @property
+    def grad_at_fakes(self):
+        """Whether a D term differentiates D at the fake images (R2)."""
+        return any(getattr(term, "at_fakes", False) for term in self.d_terms)
 
     def judge(self, D, x, y=None):
         """D's verdict on x (B, ...), with labels y (B,) for a conditional D."""
@@ -117,6 +123,17 @@ class R1:
 
 
 @dataclass(frozen=True)
+class R2:
+    """gamma / 2 * E||grad_x D(x)||^2 on the fakes (Mescheder et al. 2018, eq. 10)."""
+
+    gamma: float
+    at_fakes = True  # the step must let autograd track the fakes before D sees them
+
+    def __call__(self, D, real, fake, game):
+        return self.gamma / 2 * r2_penalty(fake.logits, fake.x)
+
+
+@dataclass(frozen=True)
 class GradientPenalty:
     """lambda * E(||grad D(x_hat)||_2 - 1)^2 between reals and fakes (WGAN-GP, eq. 3)."""
 
@@ -142,14 +159,15 @@ class ClassLoss:
 
 
 def make_game(g_loss="nonsaturating", augment="", r1_weight=0.0, gp_weight=0.0,
-              ac_weight=0.0, amp_dtype=None, noise=randn):
+              ac_weight=0.0, amp_dtype=None, noise=randn, r2_weight=0.0):
     """The `Game` of these settings (FitConfig's names): g_loss names the game of
     `ganlib.losses.LOSSES`, augment a DiffAugment policy; each weight > 0 adds its term.
     Raises ValueError for an unknown game or augmentation."""
     d_loss_fn, g_loss_fn = loss_pair(g_loss)
     d_terms = [R1(r1_weight)] if r1_weight else []  # summed in this order
+    d_terms += [R2(r2_weight)] if r2_weight else []
     d_terms += [GradientPenalty(gp_weight)] if gp_weight else []
     d_terms += [ClassLoss(ac_weight)] if ac_weight else []
     g_terms = [ClassLoss(ac_weight).on_fakes] if ac_weight else []
-    return Game(d_loss_fn, g_loss_fn, make_augment(augment), tuple(d_terms), tuple(g_terms),
-                classes=bool(ac_weight), amp_dtype=amp_dtype, noise=noise)
+    return Game(d_loss_fn, g_loss_fn, g_loss in PAIRED, make_augment(augment), tuple(d_terms),
+                tuple(g_terms), classes=bool(ac_weight), amp_dtype=amp_dtype, noise=noise)

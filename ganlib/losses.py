@@ -4,8 +4,11 @@ Goodfellow et al. 2014 (arXiv:1406.2661): V(D, G) = E log D(x) + E log(1 - D(G(z
 log sigmoid(l) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l), every cross-entropy
 loss below is a softplus of logits, which never takes the log of a rounded-off probability.
 Hinge (Lim & Ye 2017, arXiv:1705.02894) and Wasserstein (Arjovsky et al. 2017,
-arXiv:1701.07875) read l as a score, not a probability. AC-GAN's class term: Odena et al.
-2017, arXiv:1610.09585. `LOSSES` pairs each G loss with its D loss.
+arXiv:1701.07875) read l as a score, not a probability. The relativistic pairing loss (RpGAN:
+Jolicoeur-Martineau 2019, arXiv:1807.00734; Huang et al. 2024, arXiv:2501.05441) judges each
+fake against a real, l(G(z)) - l(x), so G's loss needs D's verdict on reals too
+(`PAIRED`). AC-GAN's class term: Odena et al. 2017, arXiv:1610.09585. `LOSSES` pairs each G
+loss with its D loss.
 """
 
 import torch.nn.functional as F
@@ -66,6 +69,21 @@ def g_loss_score(fake_logits):
 g_loss_hinge = g_loss_wasserstein = g_loss_score  # one loss under its two games' names
 
 
+def d_loss_relativistic(real_logits, fake_logits):
+    """E softplus(l(G(z)) - l(x)), pairs (x_i, G(z_i)) taken in order: D raises each real's
+    logit above its fake partner's. log 2 when they are equal; 0 as the margin grows. Shifting
+    every logit by a constant changes nothing, so D has no "confident everywhere" solution.
+    real_logits (B,), fake_logits (B,) -> 0-d tensor (a batch mean)."""
+    return F.softplus(fake_logits - real_logits).mean()
+
+
+def g_loss_relativistic(fake_logits, real_logits):
+    """E softplus(l(x) - l(G(z))): G raises each fake's logit above its real partner's. D's
+    verdict on the reals enters as a constant (G cannot move it) but sets where G's gradient
+    saturates. fake_logits (B,), real_logits (B,) -> 0-d tensor (a batch mean)."""
+    return F.softplus(real_logits - fake_logits).mean()
+
+
 def ac_loss(class_logits, labels):
     """-E log P(C = y | x): the cross-entropy of AC-GAN's class head, log(n_classes) when all
     its logits are equal. D's loss gains it on reals and fakes, G's on fakes.
@@ -76,7 +94,9 @@ def ac_loss(class_logits, labels):
 # name -> (D's loss, G's loss). d_loss alone takes label_smoothing (a cross-entropy target).
 LOSSES = {"nonsaturating": (d_loss, g_loss_nonsaturating), "minimax": (d_loss, g_loss_minimax),
           "hinge": (d_loss_hinge, g_loss_hinge),
-          "wasserstein": (d_loss_wasserstein, g_loss_wasserstein)}
+          "wasserstein": (d_loss_wasserstein, g_loss_wasserstein),
+          "relativistic": (d_loss_relativistic, g_loss_relativistic)}
+PAIRED = frozenset({"relativistic"})  # games whose G loss is g(fake_logits, real_logits)
 G_LOSSES = {name: pair[1] for name, pair in LOSSES.items()}
 
 

@@ -6,7 +6,10 @@ update follows): each returns the unweighted penalty, still attached to D's weig
 * `r1_penalty`: R1, Mescheder, Geiger & Nowozin 2018, arXiv:1801.04406, eq. 9 (D's loss gains
   gamma / 2 * R1); zero at the equilibrium, so it damps the rotation around it without moving
   it (`ganlib.book.dirac`).
-Both assume D(x_i) depends on x_i alone: no BatchNorm in D (`fit` refuses the combination).
+* `r2_penalty`: R2, the same on the fakes (Mescheder et al. 2018, eq. 10); with R1 it makes
+  the relativistic pairing game locally convergent (Huang et al. 2024, arXiv:2501.05441,
+  sec. 2), where R1 alone lets G drift along directions D does not penalise.
+All assume D(x_i) depends on x_i alone: no BatchNorm in D (`fit` refuses the combination).
 """
 
 import torch
@@ -48,3 +51,10 @@ def r1_penalty(real_logits, real):
     Unweighted (the gamma / 2 is the caller's); differentiable with respect to D's weights.
     real_logits (B,), real (B, ...) -> a 0-d tensor."""
     return _input_gradient(real_logits, real).pow(2).sum(1).mean()
+
+
+def r2_penalty(fake_logits, fake):
+    """E[||grad_x D(x)||^2] over the fake batch: `r1_penalty` at G's samples, made the same way
+    (`fake` detached from G and requiring grad before D sees it, fake_logits = D(fake)). It
+    trains D only. fake_logits (B,), fake (B, ...) -> a 0-d tensor."""
+    return _input_gradient(fake_logits, fake).pow(2).sum(1).mean()

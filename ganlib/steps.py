@@ -27,6 +27,8 @@ def d_step(D, opt_d, real, fake, game=PLAIN):
     real, fake = game.see(real), game.see(fake)  # the same T for both (DiffAugment)
     if game.grad_at_reals:  # R1 is D's gradient at the reals: autograd tracks them from here
         real = real.detach().requires_grad_(True)
+    if game.grad_at_fakes:  # R2, the same at the fakes
+        fake = fake.detach().requires_grad_(True)
     with game.autocast(real.device):
         real_out, fake_out = game.judge_both(D, real, fake)
         loss = game.d_loss(real_out.logits, fake_out.logits)  # -V(D, G) in the classic game
@@ -37,13 +39,21 @@ def d_step(D, opt_d, real, fake, game=PLAIN):
     return loss.detach(), real_out.logits.detach(), fake_out.logits.detach()
 
 
-def g_step(D, opt_g, fake, game=PLAIN):
-    """One G update on fake = G(z) (B, ...), still attached to G's graph, through a frozen D.
+def g_step(D, opt_g, fake, game=PLAIN, real=None):
+    """One G update on fake = G(z) (B, ...), still attached to G's graph, through a frozen D;
+    `real` (B, ...), the batch G's loss pairs its fakes with, only for a paired game (RpGAN).
     Returns (loss, fake_logits (B,)), detached; D's weights and flags are as they were."""
+    if game.paired and real is None:
+        raise ValueError("a paired game (g_loss='relativistic') scores each fake against a "
+                         "real: pass the real batch, g_step(D, opt_g, fake, game, real)")
     with frozen(D):  # no gradient for D's weights; G's gradient still flows through D
         with game.autocast(fake.device):
             fake_out = game.judge(D, game.see(fake), game.y)  # G's gradient flows through T
-            loss = game.g_loss(fake_out.logits)
+            if game.paired:  # D's fresh verdict on the reals, a constant for G
+                real_logits = game.judge(D, game.see(real), game.y).logits.detach()
+                loss = game.g_loss(fake_out.logits, real_logits)
+            else:
+                loss = game.g_loss(fake_out.logits)
             total = game.add_terms(loss, game.g_terms, fake_out)
         opt_g.zero_grad(set_to_none=True)
         total.backward()
@@ -67,7 +77,7 @@ def train_step(G, D, opt_g, opt_d, real, game=PLAIN):
     x, game = game.take(batches[-1])
     fake = fakes(G, x, game)
     loss_d, real_logits, fake_logits = d_step(D, opt_d, x, fake.detach(), game)
-    loss_g, fake_logits_after = g_step(D, opt_g, fake, game)
+    loss_g, fake_logits_after = g_step(D, opt_g, fake, game, x)
     return {"loss_d": loss_d, "loss_g": loss_g, "d_real": torch.sigmoid(real_logits).mean(),
             "d_fake": torch.sigmoid(fake_logits).mean(),
             "d_fake_after": torch.sigmoid(fake_logits_after).mean()}

@@ -296,7 +296,8 @@ def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which=
     """Lines of a table of metric `key` (lower is better): a row per recipe with its steps,
     mean seconds per run, every seed's number, their median, and `decide_all`'s decision
     against the row `baseline`, Holm-corrected over the rows (a line under the table says
-    so). outcome(evaluate dict) -> word, if given, adds each run's outcome. `kw`: decide's.
+    so). outcome(evaluate dict) -> word, if given, adds each run's outcome ("diverged" for a
+    run that did, scored as its untrained generator). `kw`: decide's.
     Raises KeyError naming the rows if `baseline` is not one of them."""
     if baseline not in results:
         raise KeyError(f"no row {baseline!r} to compare with; rows: {list(results)}")
@@ -310,10 +311,12 @@ def report(results, key, baseline="baseline", fmt="{:.2f}", outcome=None, which=
         xs = scores[name]
         said = f"; {decisions[name]}" if name in decisions else ""
         words = ""
-        if outcome is not None:
-            counts = Counter(outcome(r[which]) for r in runs)
+        if outcome is not None:  # a run that diverged says so, whatever its scores
+            counts = Counter("diverged" if r.get("diverged") is not None else outcome(r[which])
+                             for r in runs)
             words = "; " + ", ".join(f"{n} {w}" for w, n in counts.items())
-        secs = statistics.fmean(r["seconds"] for r in runs)
+        done = [r["seconds"] for r in runs if r.get("diverged") is None]
+        secs = statistics.fmean(done) if done else math.nan
         lines.append(f"{name:{width}}{runs[0]['steps']:7,}{secs:7.1f}   "
                      f"{', '.join(fmt.format(x) for x in xs)}; "
                      f"{fmt.format(statistics.median(xs))}{said}{words}")

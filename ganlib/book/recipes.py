@@ -21,6 +21,7 @@ import torch
 from ganlib.config import FitConfig
 from ganlib.engine.checkpoint import load_generator
 from ganlib.engine.resume import best_path
+from ganlib.engine.safety import TrainingDiverged
 from ganlib.steps import make_adam
 from ganlib.train import fit
 
@@ -113,18 +114,31 @@ def calibrate(testbed, recipe, seconds, probe_seconds=0.5, rounds=3, warmup=20):
 
 def run_recipe(testbed, recipe, seeds, steps, workdir):
     """Train `recipe` for `steps` steps once per seed; a list of one dict per seed:
-    seed, steps, seconds, the Run (for its snapshots), last and best (evaluate's dicts),
-    best_step and the score of every snapshot."""
+    seed, steps, seconds, the Run (for its snapshots), last and best (evaluate's dicts of the
+    generator the recipe samples with: the EMA of G when it keeps one), best_step, the score
+    of every snapshot, and last_raw: evaluate's dict of G's own last weights (the EMA's
+    baseline, paired by seed), or None without an EMA. A run whose loss or weights went
+    non-finite (`TrainingDiverged`) is kept as a failed run: diverged = the step it did, run =
+    None, and last and best are its untrained generator's scores (the worst an honest rank
+    test can give it: it learned nothing that lasted); diverged is None for every other run."""
     out = []
     for seed in seeds:
         G, D, opt_g, opt_d = build(testbed, recipe, seed)
         ck = Path(workdir) / testbed.name / _slug(recipe.name) / f"seed{seed}.pt"
         cfg = config(testbed, recipe, steps, seed, checkpoint_path=str(ck))
         kwargs = {} if testbed.snapshot_fn is None else {"snapshot_fn": testbed.snapshot_fn}
-        run = fit(G, D, opt_g, opt_d, testbed.data, cfg, score_fn=testbed.score,
-                  meta={"testbed": testbed.name, "recipe": recipe.name}, **kwargs)
+        try:
+            run = fit(G, D, opt_g, opt_d, testbed.data, cfg, score_fn=testbed.score,
+                      meta={"testbed": testbed.name, "recipe": recipe.name}, **kwargs)
+        except TrainingDiverged as err:  # a failed run, scored as its untrained generator
+            untrained = testbed.evaluate(build(testbed, recipe, seed)[0])
+            out.append({"seed": seed, "steps": steps, "seconds": math.nan, "run": None,
+                        "last": untrained, "best": untrained, "best_step": 0, "scores": [],
+                        "last_raw": None, "diverged": err.step})
+            continue
         sampler = run.G_ema if run.G_ema is not None else G
         last = testbed.evaluate(sampler)
+        last_raw = None if run.G_ema is None else testbed.evaluate(G)
         scored = [s for s in run.snapshots if not math.isnan(s.get("score", math.nan))]
         best_step, best = run.step, last
         if scored:
@@ -134,7 +148,8 @@ def run_recipe(testbed, recipe, seeds, steps, workdir):
                                                    map_location=next(G.parameters()).device))
         out.append({"seed": seed, "steps": run.step, "seconds": run.seconds, "run": run,
                     "last": last, "best": best, "best_step": best_step,
-                    "scores": [s["score"] for s in scored]})
+                    "scores": [s["score"] for s in scored], "last_raw": last_raw,
+                    "diverged": None})
     return out
 
 
@@ -145,8 +160,12 @@ def run_table(testbed, recipes, seeds, steps, workdir, log=print):
     results, width = {}, max(len(r.name) for r in recipes)
     for recipe in recipes:
         results[recipe.name] = run_recipe(testbed, recipe, seeds, steps, workdir)
-        secs = statistics.fmean(r["seconds"] for r in results[recipe.name])
-        log(f"  {recipe.name:{width}}  {steps:7,} steps, {secs:5.1f} s per run")
+        rs = results[recipe.name]
+        done = [r["seconds"] for r in rs if r["diverged"] is None]
+        secs = f"{statistics.fmean(done):5.1f} s per run" if done else "every run diverged"
+        lost = sum(r["diverged"] is not None for r in rs)
+        log(f"  {recipe.name:{width}}  {steps:7,} steps, {secs}"
+            + (f"; {lost} of {len(rs)} diverged (scored untrained)" if lost else ""))
     return results
 
 

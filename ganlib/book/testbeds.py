@@ -8,9 +8,12 @@
 * `mnist_testbed(train, test, clf)`: chapter 2's fully connected pair at the size of its
   `classic-128` preset. Metrics: the Fréchet distance on the classifier's features to held-out
   digits (the score), the classes hit and the KL divergence of the class histogram to
-  uniform (chapter 2's measures); its snapshots also keep D's verdicts on training and
-  held-out digits (`ganlib.engine.snapshots.with_heldout_accuracy`), the overfitting signal. Its runs
-  use bf16 autocast where the hardware runs it natively (`ganlib.fast_bf16`), as chapter 2's.
+  uniform (chapter 2's measures), the k-NN precision in the classifier's features
+  (Kynkäänniemi et al. 2019), the samples' pixel spread against real digits', and the
+  distance over an untrained G's (from_start); its snapshots also keep D's verdicts on
+  training and held-out digits (`ganlib.engine.snapshots.with_heldout_accuracy`), the
+  overfitting signal. Its runs use bf16 autocast where the hardware runs it natively
+  (`ganlib.fast_bf16`), as chapter 2's.
 
 * `faces_testbed(train, heldout, reference, net)`: chapter 3's DCGAN on the AT&T faces, with
   a D without BatchNorm (so that R1, a per-image gradient penalty, applies to every row).
@@ -19,9 +22,9 @@
   seconds), so the best generator is the last. Snapshots keep D's verdicts on training and
   held-out faces.
 
-`classify` puts an MNIST run in one of three words by a rule stated before the runs:
-"failed to train", "collapsed" or "trained" (`OUTCOMES`); `classify_toy` does the same for a
-toy run.
+`classify` puts an MNIST run in one of three words by rules stated before the runs, on
+measures that cannot flip on the noise of a threshold: "failed to train", "collapsed" or
+"trained" (`OUTCOMES`); `classify_toy` does the same for a toy run.
 
 Evaluation draws its noise from fixed seeds, so two generators are compared on the same z.
 """
@@ -30,9 +33,10 @@ import torch
 
 from ganlib.evaluate.classifier import predict
 from .recipes import Testbed
-from ganlib.data import grid2d, grid_centres, ring2d, ring_centres
+from ganlib.data import grid2d, grid_centres, ring2d, ring_centres, to_unit_range
+from ganlib.evaluate.measures import precision_recall
 from ganlib.evaluate.scores import kid_score_fn
-from ganlib.evaluate.metrics import class_coverage, frechet_distance, toy_mode_coverage
+from ganlib.evaluate.metrics import class_coverage, frechet_distance, spread, toy_mode_coverage
 from ganlib.models import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator,
                      ToyDiscriminator, ToyGenerator, weights_init)
 from ganlib.engine.snapshots import default_snapshot, with_heldout_accuracy
@@ -40,11 +44,18 @@ from ganlib.utils import fast_bf16
 
 TOY_STD = 0.03  # the mixtures' standard deviation (ring2d's and grid2d's default)
 OUTCOMES = ("trained", "collapsed", "failed to train")  # `classify`'s words
-# A Fréchet distance (chapter 2's classifier features) above this: the samples are not
-# digits the classifier can place. Pilot runs of chapter 5: the minimax loss's speckle, 450
-# and more; the non-saturating baseline's rough digits after 3,000 steps, about 220; chapter
-# 2's generator after 15,000 steps, 21
-FAILED_DISTANCE = 300.0
+# The MNIST words (`classify`), each line far from the runs of chapter 5's pilots on both
+# sides. A G whose samples are still over half as far (Fréchet distance) from the digits as
+# an untrained G's has not left its start: pilots' stuck runs sat at 0.9-1.2, runs that moved
+# at 0.3 and below
+STILL_AT_START = 0.5
+# Samples closer together (mean pixel distance) than this share of real digits': near
+# copies. One repeated blob: about 0.05; a G drawing two or three classes: 0.2-0.7
+COLLAPSED_SPREAD = 0.15
+# Fewer samples than this inside the real digits' k-NN balls of classifier features: no
+# recognisable digits, whatever their variety
+FAILED_PRECISION = 0.1
+SPREAD_N = 500  # samples (and real digits) whose pairwise pixel distances `spread` averages
 # A class histogram further than this from uniform (KL, nats): collapsed. A generator that
 # drops 3 of the 10 classes and draws the others evenly is at log(10 / 7) = 0.36
 COLLAPSED_KL = 0.35
@@ -91,29 +102,50 @@ def mnist_testbed(train, test, clf, device="cpu", n_eval=1000, batch_size=64, lr
     `ganlib.evaluate.classifier.Classifier` (its features score the samples)."""
     img_shape = tuple(train.images.shape[1:])
     n_ref = min(n_eval, len(test))
-    real_feats = predict(clf, test.images[:n_ref])[0]
+    real_images = test.images[:n_ref]
+    real_feats = predict(clf, real_images)[0]
+    make_g = lambda seed: MLPGenerator(nz=nz, hidden=g_hidden, img_shape=img_shape).to(device)
 
-    def evaluate(G, n=n_ref):
-        feats, logits = predict(clf, G.sample(n, seed=10_000))
+    def measure(G, n):
+        images = G.sample(n, seed=10_000)
+        feats, logits = predict(clf, images)
         cov = class_coverage(logits)
         return {"distance": frechet_distance(feats, real_feats[:n]), "classes": cov["hit"],
-                "kl": cov["kl_to_uniform"]}
+                "kl": cov["kl_to_uniform"],
+                "precision": precision_recall(real_feats[:n], feats, k=3)["precision"],
+                "spread": spread(images[:SPREAD_N].float(), to_unit_range(
+                    real_images[:SPREAD_N]))}
+
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(0)
+        start = measure(make_g(0), n_ref)["distance"]  # where an untrained G stands
+
+    def evaluate(G, n=n_ref):
+        ev = measure(G, n)
+        return ev | {"from_start": ev["distance"] / start}
 
     return Testbed(
         name="mnist", data=train,
-        make_g=lambda seed: MLPGenerator(nz=nz, hidden=g_hidden, img_shape=img_shape).to(device),
+        make_g=make_g,
         make_d=lambda seed, **opts: MLPDiscriminator(
             img_shape=img_shape, hidden=d_hidden, **({"dropout": d_dropout} | opts)).to(device),
-        score=lambda G: evaluate(G, n=min(500, n_ref))["distance"], evaluate=evaluate,
+        score=lambda G: measure(G, n=min(500, n_ref))["distance"], evaluate=evaluate,
         batch_size=batch_size, lr=lr, amp=fast_bf16(device),
         snapshot_fn=with_heldout_accuracy(default_snapshot, test, train))
 
 
 def classify(ev):
-    """An MNIST run's outcome from `mnist_testbed`'s evaluate dict: "failed to train" when the
-    distance exceeds FAILED_DISTANCE, else "collapsed" when the class histogram's KL to uniform
-    exceeds COLLAPSED_KL, else "trained" (`OUTCOMES`)."""
-    if ev["distance"] > FAILED_DISTANCE:
+    """An MNIST run's outcome from `mnist_testbed`'s evaluate dict, in `OUTCOMES`' words, by
+    these rules in order: "failed to train" while its distance is still over STILL_AT_START
+    of an untrained G's; "collapsed" when its samples are near copies (pixel spread under
+    COLLAPSED_SPREAD of real digits'); "failed to train" when under FAILED_PRECISION of its
+    samples lie among real digits' features (k-NN precision, k = 3); "collapsed" when its
+    class histogram's KL to uniform exceeds COLLAPSED_KL; else "trained"."""
+    if ev["from_start"] > STILL_AT_START:
+        return "failed to train"
+    if ev["spread"] < COLLAPSED_SPREAD:
+        return "collapsed"
+    if ev["precision"] < FAILED_PRECISION:
         return "failed to train"
     return "collapsed" if ev["kl"] > COLLAPSED_KL else "trained"
 

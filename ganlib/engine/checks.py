@@ -86,9 +86,9 @@ def check_before_work(G, D, opt_g, opt_d, cfg, batches, parallel=None, meta=None
     check_optimizers(G, D, opt_g, opt_d)
     if labels is not None:
         check_labels(labels, G.hparams["n_classes"])
-    if (cfg.gp_weight or cfg.r1_weight) and mixes_batch(D):
+    if (cfg.gp_weight or cfg.r1_weight or cfg.r2_weight) and mixes_batch(D):
         raise ValueError(
-            "FitConfig.gp_weight and r1_weight penalise D's gradient at each image, which "
+            "FitConfig.gp_weight, r1_weight and r2_weight penalise D's gradient at each image, which "
             "assumes D(x_i) depends on x_i alone; this D mixes the images of a batch "
             "(BatchNorm, a minibatch standard deviation or PacGAN's packing; BatchNorm's extra "
             "pass would also update its running statistics). Build D without them: "

@@ -22,7 +22,11 @@ from . import resume
 
 
 class TrainingDiverged(FloatingPointError):
-    """A loss or weight of a run became NaN or inf."""
+    """A loss or weight of a run became NaN or inf; `step` says when (None if unknown)."""
+
+    def __init__(self, message, step=None):
+        super().__init__(message)
+        self.step = step
 
 
 CAUSES = (
@@ -56,7 +60,7 @@ def diverged(what, step, path, saved_step):
             f"(resume=False, or another checkpoint_path: a resume continues the saved run "
             f"only as it was)" if path and saved_step is not None else "nothing was saved")
     return TrainingDiverged(f"training diverged: {what} at step {step:,}. fit stopped; {kept}. "
-                            f"{CAUSES}.")
+                            f"{CAUSES}.", step=step)
 
 
 class Guard:

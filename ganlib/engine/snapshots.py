@@ -18,8 +18,17 @@ import torch
 
 from ganlib.data import to_unit_range
 from ganlib.game import logits_of
+from ganlib.losses import PAIRED
 from ganlib.losses import g_loss as get_g_loss
 from ganlib.models import balanced_labels, is_conditional
+
+
+def _unpaired_g_loss(name):
+    """G's loss `name` as a function of the fake logits alone; a paired game has none."""
+    if name in PAIRED:
+        raise ValueError(f"g_loss {name!r} pairs each fake with a real, which a snapshot of G "
+                         f"alone does not have: pass its unpaired kin, 'nonsaturating'")
+    return get_g_loss(name)
 
 
 def default_snapshot(G, D, fixed_noise):
@@ -36,7 +45,7 @@ def gan_lab_snapshot(lim=1.2, resolution=48, arrows=12, g_loss="nonsaturating"):
     Keeps: samples (N, dim); grid (M, dim) and d = sigmoid(D(grid)) (M,); for 2-D also
     field_at (arrows^2, 2) and field, the negative gradient of the generator loss with respect
     to a sample placed there: where gradient descent on G's loss moves generated points."""
-    loss_fn = get_g_loss(g_loss)
+    loss_fn = _unpaired_g_loss(g_loss)
 
     def snapshot(G, D, fixed_noise):
         device = fixed_noise.device
@@ -135,7 +144,7 @@ def with_g_grad_norm(snapshot_fn, g_loss="nonsaturating"):
     confidently it falls towards 0 (chapter 1's table of d loss / d logit, now in training).
     G's weights are untouched: the gradient is computed with autograd.grad, not backward.
     A conditional pair is judged as D(G(z), y), y the classes G(z) draws in turn."""
-    loss_fn = get_g_loss(g_loss)
+    loss_fn = _unpaired_g_loss(g_loss)
 
     def snapshot(G, D, fixed_noise):
         out = dict(snapshot_fn(G, D, fixed_noise))

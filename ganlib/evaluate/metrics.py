@@ -9,6 +9,8 @@
 * `class_coverage`: how many classes the samples hit, by that classifier's predictions, and
   the KL divergence of their class histogram to uniform (0 when all classes are equally
   frequent, log K when everything is one class).
+* `spread`: how far apart the samples lie against real images, near 0 for a G that draws one
+  image whatever z (chapter 5's "collapsed").
 * `nearest_neighbours`: the memorisation check, each sample's closest training image.
 * `toy_mode_coverage`: for mixtures of Gaussians (the ring and the grid), how many modes the
   generator hits and what fraction of its samples are "high quality", i.e. within 3 standard
@@ -53,6 +55,16 @@ def class_coverage(logits, n_classes=None, min_share=0.01):
     kl = (hist[nz] * (hist[nz] * k).log()).sum().item()
     return {"classes": k, "hit": int((hist >= min_share).sum()), "kl_to_uniform": kl,
             "max_kl": math.log(k), "histogram": hist.tolist()}
+
+
+def spread(x, real):
+    """The mean distance between two samples (x (N, ...): images or features, flattened) over
+    that between two real ones (real (M, ...)): 1 for samples as varied as the data, near 0
+    when G draws (nearly) one image whatever z. A float."""
+    def mean_pairwise(v):
+        v = v.reshape(len(v), -1).double()
+        return torch.pdist(v).mean().item()
+    return mean_pairwise(x) / mean_pairwise(real)
 
 
 def nearest_neighbours(queries, pool, batch_size=256):

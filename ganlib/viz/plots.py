@@ -215,17 +215,18 @@ def paired_frames(runs, titles, draw, n=11, dpi=80, panel=3.6):
     return frames, percents
 
 
-OUTCOME_MARKERS = {"trained": "o", "collapsed": "^", "failed to train": "x"}
+OUTCOME_MARKERS = {"trained": "o", "collapsed": "^", "failed to train": "x", "diverged": "s"}
 
 
 def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, xlabel=None,
                seeds=None):
     """Every seed's number, one row per recipe: `values` {row: [number per seed]} (lower is
-    better), drawn as points with the rows' arithmetic means (the mean the book's rule
-    compares) as short bars, so a reader sees each run rather than only mean ± sd. `outcomes`
-    {row: [word per seed]} picks each point's marker (OUTCOME_MARKERS: trained o, collapsed ^,
-    failed to train x); `baseline` (a row) gets a dotted line at its mean; `seeds` (the seed
-    numbers, in order) names each point's colour in the legend. log=True: a log x-axis."""
+    better), drawn as points with each row's median as a short bar (`decide` compares ranks,
+    so the median, not the mean, is the row's centre), so a reader sees each run. `outcomes`
+    {row: [word per seed]} picks each point's marker (OUTCOME_MARKERS: trained o, collapsed
+    ^, failed to train x, diverged s), each in the legend; `seeds` (the seed numbers, in
+    order) keys each point's colour; `baseline` (a row) is named in the legend. log=True: a
+    log x-axis."""
     from matplotlib.lines import Line2D
 
     names = list(values)
@@ -236,14 +237,10 @@ def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, 
             y = i + (j - (len(xs) - 1) / 2) * 0.12  # seeds side by side within the row
             ax.plot(x, y, OUTCOME_MARKERS.get(word, "o"), color=f"C{j}", ms=6, mfc="none"
                     if word == "trained" else None)
-        mean = float(np.mean(xs))
-        ax.plot([mean, mean], [i - 0.3, i + 0.3], color="0.3", lw=1.5)
-    handles, labels = [], []
-    if baseline in values:
-        ax.axvline(float(np.mean([float(x) for x in values[baseline]])), color="0.5", ls=":",
-                   lw=1)
-        handles.append(Line2D([], [], color="0.5", ls=":", lw=1))
-        labels.append(f"mean of {baseline}")
+        median = float(np.median(xs))
+        ax.plot([median, median], [i - 0.3, i + 0.3], color="0.3", lw=1.5)
+    handles = [Line2D([], [], color="0.3", lw=1.5)]
+    labels = ["median of the row" + (f" (baseline: {baseline})" if baseline in values else "")]
     ax.set_yticks(range(len(names)), names)
     ax.set_ylim(len(names) - 0.5, -0.5)  # the first row on top
     if log:
@@ -253,13 +250,12 @@ def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, 
         handles += [Line2D([], [], ls="", marker=OUTCOME_MARKERS[w], color="0.3",
                            mfc="none" if w == "trained" else None) for w in used]
         labels += used
-    for j, seed in enumerate(seeds or []):
-        handles.append(Line2D([], [], ls="", marker="s", color=f"C{j}"))
+    for j, seed in enumerate(seeds or []):  # a colour, not a marker: the marker is the outcome
+        handles.append(Line2D([], [], color=f"C{j}", lw=3))
         labels.append(f"seed {seed}")
-    if handles:
-        ax.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     if title:
         ax.set_title(title, fontsize=10)
     if xlabel:
-        ax.set_xlabel(xlabel + " (each seed a point; bar: the mean)", fontsize=9)
+        ax.set_xlabel(xlabel + " (each seed a point; bar: the row's median)", fontsize=9)
     return ax

@@ -153,3 +153,33 @@ def test_the_old_range_rule_still_run_by_chapters_1_2_and_6():
     assert compare.better([1.0], [2.0]) is None
     with pytest.raises(ValueError, match="one score per seed"):
         compare.better([1.0, 2.0], [1.0, 2.0, 3.0], paired=True)
+
+
+def test_run_recipe_scores_the_ema_and_gs_own_weights_of_the_same_run(tmp_path):
+    from dataclasses import replace
+    seen = []  # the generators evaluate was given, in order
+    tb = small_ring()
+    tb = replace(tb, score=None,  # the last G is the best: evaluated once
+                 evaluate=lambda G: seen.append(G) or {"score": float(len(seen))})
+    plain = compare.run_recipe(tb, Recipe("baseline"), [0], steps=30, workdir=tmp_path)
+    assert plain[0]["last_raw"] is None and len(seen) == 1
+    seen.clear()
+    ema = compare.run_recipe(tb, Recipe("ema", fit={"ema": 0.9}), [0], steps=30,
+                             workdir=tmp_path)
+    assert seen[0] is ema[0]["run"].G_ema and ema[0]["last"] == {"score": 1.0}
+    assert seen[1] is not seen[0] and ema[0]["last_raw"] == {"score": 2.0}
+    assert not torch.equal(next(seen[0].parameters()), next(seen[1].parameters()))
+
+
+def test_a_run_that_diverges_is_kept_as_a_failed_run_scored_untrained(tmp_path):
+    from dataclasses import replace
+    tb = small_ring()
+    tb = replace(tb, score=None)
+    blowup = Recipe("wasserstein, no bound", fit={"g_loss": "wasserstein"}, lr_g=50.0,
+                    lr_d=50.0, optimizer="sgd")
+    res = compare.run_recipe(tb, blowup, [0, 1], steps=200, workdir=tmp_path)
+    assert all(r["diverged"] is not None and 0 < r["diverged"] <= 200 for r in res)
+    untrained = tb.evaluate(compare.build(tb, blowup, 0)[0])
+    assert res[0]["last"] == untrained and res[0]["run"] is None and res[0]["steps"] == 200
+    lines = compare.report({"baseline": res, "again": res}, "score", outcome=lambda ev: "ok")
+    assert "2 diverged" in lines[1] and "nan" in lines[1]

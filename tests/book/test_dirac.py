@@ -107,3 +107,40 @@ def test_ema_path_is_the_exponential_average_and_centres_a_circle():
     assert norms(avg[-500:]).max() < 0.5 * norms(path[-500:]).min()
     with pytest.raises(ValueError, match="beta must be in"):
         dirac.ema_path(path, 1.0)
+
+
+def test_update_eigenvalues_match_the_closed_forms():
+    lr, c = 0.05, 0.5  # c = sigmoid(0) for the cross-entropy games
+    sim = dirac.update_eigenvalues(lr, "simultaneous")
+    assert torch.allclose(sim.abs(), torch.full((2,), (1 + (c * lr) ** 2) ** 0.5,
+                                                dtype=torch.float64))  # 1 +- i c lr
+    alt = dirac.update_eigenvalues(lr, "alternating")
+    assert torch.allclose(alt.abs(), torch.ones(2, dtype=torch.float64))  # det 1: a circle
+    assert torch.linalg.det(dirac.update_jacobian(lr, "alternating")).item() == pytest.approx(1)
+    for mode in ("simultaneous", "alternating"):  # R1: inside the unit circle
+        assert dirac.update_eigenvalues(lr, mode, r1=0.3).abs().max() < 1
+    # wasserstein (c = 1) without a penalty: simultaneous steps leave by sqrt(1 + lr^2)
+    w = dirac.update_eigenvalues(lr, "simultaneous", loss="wasserstein")
+    assert w.abs().max().item() == pytest.approx((1 + lr ** 2) ** 0.5)
+
+
+def test_instance_noise_is_r1_with_gamma_sigma_squared_over_two_near_the_equilibrium():
+    sigma = 0.5
+    noisy = dirac.update_jacobian(0.05, "simultaneous", noise=sigma)
+    r1 = dirac.update_jacobian(0.05, "simultaneous", r1=sigma ** 2 / 2)
+    assert torch.allclose(noisy, r1, atol=1e-9)
+    # and far from it the field is the average of the noiseless field's pieces: at sigma -> 0
+    # it is the noiseless field
+    got = dirac.vector_field(0.7, -0.4, noise=1e-6)
+    want = dirac.vector_field(0.7, -0.4)
+    assert all(a.item() == pytest.approx(b.item(), abs=1e-6) for a, b in zip(got, want))
+    with pytest.raises(ValueError, match="cross-entropy games"):
+        dirac.vector_field(1.0, 1.0, loss="hinge", noise=0.1)
+
+
+def test_annealed_noise_converges_while_on_and_wgan_gp_drifts_with_the_sign_of_psi():
+    held = dirac.trajectory(1, 1, 0.05, 800, "alternating", noise=0.5).norm(dim=1)
+    assert held[-1] < 0.2 * held[0]
+    gp_up = dirac.trajectory(1, 1, 0.05, 400, "alternating", loss="wasserstein", gp=10)
+    gp_down = dirac.trajectory(1, -1, 0.05, 400, "alternating", loss="wasserstein", gp=10)
+    assert gp_up[-1, 0] > 5 and gp_down[-1, 0] < -5  # theta runs off the way psi points

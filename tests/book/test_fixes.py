@@ -168,7 +168,7 @@ def test_classify_toy_uses_the_stated_thresholds():
     assert testbeds.classify_toy({"high_quality": 0.2, "missed": 0}) == "failed to train"
 
 
-def test_plot_seeds_draws_every_seed_and_the_arithmetic_mean():
+def test_plot_seeds_draws_every_seed_its_median_and_keys_every_marker():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -176,12 +176,67 @@ def test_plot_seeds_draws_every_seed_and_the_arithmetic_mean():
     from ganlib import viz
 
     fig, ax = plt.subplots()
-    viz.plot_seeds({"base": [1.0, 100.0], "fix": [2.0, 4.0]}, ax, baseline="base",
-                          log=True, outcomes={"base": ["failed to train"] * 2,
-                                              "fix": ["trained"] * 2}, seeds=[0, 1])
-    # the baseline's dotted line sits at the arithmetic mean, which the rule compares
-    dotted = [ln for ln in ax.lines if ln.get_linestyle() == ":"]
-    assert len(dotted) == 1 and dotted[0].get_xdata()[0] == 50.5
+    viz.plot_seeds({"base": [1.0, 100.0, 7.0], "fix": [2.0, 4.0, 3.0]}, ax, baseline="base",
+                   log=True, outcomes={"base": ["failed to train"] * 3,
+                                       "fix": ["trained", "trained", "diverged"]},
+                   seeds=[0, 1, 2])
+    points = [ln for ln in ax.lines if ln.get_linestyle() in ("None", "")]
+    assert sorted(float(p.get_xdata()[0]) for p in points) == [1, 2, 3, 4, 7, 100]
+    bars = [ln for ln in ax.lines if len(ln.get_xdata()) == 2]
+    assert sorted(float(b.get_xdata()[0]) for b in bars) == [3.0, 7.0]  # each row's median
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["mean of base", "trained", "failed to train", "seed 0", "seed 1"]
+    assert labels == ["median of the row (baseline: base)", "trained", "failed to train",
+                      "diverged", "seed 0", "seed 1", "seed 2"]
     plt.close(fig)
+
+
+def tiny_mnist_bed(**kw):
+    from ganlib.evaluate.classifier import Classifier
+
+    gen = torch.Generator().manual_seed(3)
+    images = torch.randint(0, 256, (80, 1, 28, 28), generator=gen, dtype=torch.uint8)
+    labels = torch.arange(80) % 10
+    train = ganlib.ImageData(images[:60], labels[:60], "random")
+    test = ganlib.ImageData(images[60:], labels[60:], "random, held out")
+    torch.manual_seed(0)
+    clf = Classifier(width=4, feature_dim=16).eval()
+    state = torch.get_rng_state()
+    tb = testbeds.mnist_testbed(train, test, clf, n_eval=20, g_hidden=(16,), d_hidden=(16,),
+                                **kw)
+    assert torch.equal(torch.get_rng_state(), state)  # building it drew nothing of ours
+    return tb
+
+
+def test_mnist_testbed_measures_from_the_start_and_leaves_the_random_state_alone():
+    tb = tiny_mnist_bed()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the untrained G the testbed measured its start with
+        G = tb.make_g(0)
+    ev = tb.evaluate(G)
+    assert set(ev) == {"distance", "classes", "kl", "precision", "spread", "from_start"}
+    assert ev["from_start"] == pytest.approx(1.0)
+    assert 0 <= ev["precision"] <= 1 and ev["spread"] > 0
+
+
+def test_classify_reads_the_measures_in_the_stated_order():
+    trained = {"from_start": 0.05, "spread": 0.9, "precision": 0.6, "kl": 0.05}
+    assert testbeds.classify(trained) == "trained"
+    assert testbeds.classify(trained | {"kl": 1.0}) == "collapsed"  # classes missing
+    assert testbeds.classify(trained | {"spread": 0.05}) == "collapsed"  # one image
+    assert testbeds.classify(trained | {"precision": 0.02}) == "failed to train"
+    # still at the start: failed, even if its samples are copies of one grey image
+    assert testbeds.classify(trained | {"from_start": 1.1, "spread": 0.05}) == "failed to train"
+    # copies of one blob that moved from the start: collapsed, not failed
+    assert testbeds.classify(trained | {"spread": 0.05, "precision": 0.0}) == "collapsed"
+
+
+def test_spread_is_one_for_the_data_and_zero_for_copies():
+    x = torch.randn(50, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    assert metrics_spread(x, x) == pytest.approx(1.0)
+    assert metrics_spread(x[:1].expand(10, -1, -1, -1), x) == 0.0
+    assert metrics_spread(2 * x, x) == pytest.approx(2.0)
+
+
+def metrics_spread(x, real):
+    from ganlib.evaluate.metrics import spread
+    return spread(x, real)

@@ -83,3 +83,28 @@ def test_wasserstein_on_hand_computed_logits():
     assert losses.g_loss_wasserstein(fake).item() == pytest.approx(-1.0)
     # shifting every score by a constant changes nothing for D: only differences count
     assert losses.d_loss_wasserstein(real + 7, fake + 7).item() == pytest.approx(-1.0)
+
+
+def test_relativistic_pairing_on_hand_computed_logits():
+    real = torch.tensor([2.0, -1.0, 0.5])
+    fake = torch.tensor([0.0, 1.0, 0.5])
+    sp = torch.nn.functional.softplus
+    assert losses.d_loss_relativistic(real, fake).item() == pytest.approx(
+        (sp(torch.tensor(-2.0)) + sp(torch.tensor(2.0)) + sp(torch.tensor(0.0))).item() / 3)
+    assert losses.g_loss_relativistic(fake, real).item() == pytest.approx(
+        (sp(torch.tensor(2.0)) + sp(torch.tensor(-2.0)) + sp(torch.tensor(0.0))).item() / 3)
+    # equal logits: log 2 for both players, and a shift of every logit changes nothing
+    assert losses.d_loss_relativistic(real, real).item() == pytest.approx(math.log(2))
+    assert losses.d_loss_relativistic(real + 7, fake + 7).item() == pytest.approx(
+        losses.d_loss_relativistic(real, fake).item())
+    assert losses.loss_pair("relativistic") == (losses.d_loss_relativistic,
+                                                losses.g_loss_relativistic)
+    assert losses.PAIRED == {"relativistic"}
+
+
+def test_relativistic_g_gradient_is_minus_sigmoid_of_the_margin():
+    """d/d l_fake softplus(l_real - l_fake) = -sigmoid(l_real - l_fake), per pair / B."""
+    real = torch.tensor([1.0, -2.0])
+    fake = torch.tensor([0.0, 3.0], requires_grad=True)
+    losses.g_loss_relativistic(fake, real).backward()
+    assert torch.allclose(fake.grad, -torch.sigmoid(real - fake.detach()) / 2)

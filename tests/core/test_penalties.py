@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from conftest import judged_separately
-from ganlib import d_step, gradient_penalty, make_game, r1_penalty
+from ganlib import d_step, gradient_penalty, make_game, r1_penalty, r2_penalty
 
 
 class Linear(nn.Module):
@@ -90,3 +90,40 @@ def test_d_step_adds_the_weighted_penalties_to_the_loss(joint):
     # the returned loss is the game's alone, without the penalties
     assert loss.item() == pytest.approx((fake.flatten(1) @ w).mean().item()
                                         - (real.flatten(1) @ w).mean().item(), abs=1e-5)
+
+
+def test_r2_of_a_linear_d_is_the_squared_norm_of_w_at_any_fakes():
+    D = Linear()
+    fake = batch(seed=4).requires_grad_(True)
+    r2 = r2_penalty(D(fake), fake)
+    assert r2.item() == pytest.approx(D.w.pow(2).sum().item(), rel=1e-5)
+    # at the fakes, not the reals: D(x) = ||x||^2 / 2 has input gradient x
+    assert r2_penalty(HalfSquaredNorm()(fake), fake).item() == pytest.approx(
+        fake.detach().flatten(1).pow(2).sum(1).mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_d_step_adds_r1_and_r2_each_at_its_own_samples(joint):
+    """D(x) = a * ||x||^2 / 2 with a learned: R1 = a^2 E||real||^2, R2 = a^2 E||fake||^2, and
+    one SGD step of lr 1 moves a by minus the gradient of the relativistic loss plus both."""
+    real, fake, g1, g2 = batch(seed=1) * 0.3, batch(seed=2) * 0.2, 0.4, 0.9
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.tensor(0.5))
+
+        def forward(self, x):
+            return self.a * x.flatten(1).pow(2).sum(1) / 2
+
+    D = Scaled() if joint else judged_separately(Scaled())
+    a = D.a.detach().clone().requires_grad_(True)
+    q_real, q_fake = real.flatten(1).pow(2).sum(1) / 2, fake.flatten(1).pow(2).sum(1) / 2
+    want = (torch.nn.functional.softplus(a * q_fake - a * q_real).mean()
+            + g1 / 2 * a ** 2 * (2 * q_real).mean() + g2 / 2 * a ** 2 * (2 * q_fake).mean())
+    (grad,) = torch.autograd.grad(want, a)
+    game = make_game("relativistic", r1_weight=g1, r2_weight=g2)
+    d_step(D, torch.optim.SGD(D.parameters(), lr=1.0), real, fake, game)
+    assert D.a.item() == pytest.approx((a - grad).item(), abs=1e-6)
+    assert [type(t).__name__ for t in game.d_terms] == ["R1", "R2"]
+    assert game.grad_at_reals and game.grad_at_fakes and game.paired

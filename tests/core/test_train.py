@@ -511,3 +511,38 @@ def test_show_source_displays_every_object_it_is_given(monkeypatch):
         assert head in block.data
     with pytest.raises(TypeError, match="at least one"):
         show_source()
+
+
+def test_a_paired_g_step_judges_reals_never_moves_d_and_asks_for_them():
+    from ganlib import make_game
+    G, D, og, od = mlp_pair()
+    D.eval()  # no dropout: the loss below is computed from the same D
+    game = make_game("relativistic")
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    g0, d0 = params(G), params(D)
+    fake = G(torch.randn(8, G.nz))
+    with pytest.raises(ValueError, match="pass the real batch"):
+        g_step(D, og, fake, game)
+    with torch.no_grad():
+        want = torch.nn.functional.softplus(D(real) - D(fake)).mean()
+    loss, _ = g_step(D, og, fake, game, real)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-5)
+    assert same(params(D), d0) and all(p.grad is None for p in D.parameters())
+    assert not same(params(G), g0)
+
+
+def test_rpgan_with_lazy_r1_and_r2_resumes_bit_exact(tmp_path):
+    data = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8)
+    kw = dict(g_loss="relativistic", r1_weight=1.0, r2_weight=1.0, r1_every=2, ema=0.9)
+    G_full, D_full, full = run_fit(mlp_pair, data, 6, **kw)
+    path = str(tmp_path / "ck.pt")
+    run_fit(mlp_pair, data, 3, checkpoint_path=path, **kw)
+    G, D, og, od = mlp_pair(seed=5)
+    resumed = fit(G, D, og, od, data, FitConfig(steps=6, batch_size=16, progress=False,
+                                                 checkpoint_path=path, **kw))
+    assert resumed.resumed_from == 3
+    assert same(params(G), params(G_full)) and same(params(D), params(D_full))
+    assert resumed.history == full.history
+    # R2 is part of the run: without it the same seed trains another D
+    G2, D2, _ = run_fit(mlp_pair, data, 6, **(kw | {"r2_weight": 0.0}))
+    assert not same(params(D2), params(D_full))
