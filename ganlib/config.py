@@ -124,8 +124,3 @@ def lazy_r1(cfg, step):
     R2 (cfg.r2_weight) follows the same schedule."""
     k = int(cfg.r1_every)
     return cfg.r1_weight * k if step % k == 0 else 0.0
-
-
-def penalised(cfg, step):
-    """Whether step `step` (0-based) carries the lazy penalties R1 and R2 (every r1_every-th)."""
-    return (cfg.r1_weight or cfg.r2_weight) and step % int(cfg.r1_every) == 0

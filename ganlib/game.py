@@ -20,7 +20,7 @@ import torch
 from .augment import make_augment
 from .losses import PAIRED, ac_loss, d_loss, g_loss_nonsaturating, loss_pair
 from .models import mixes_batch
-from .penalties import gradient_penalty, r1_penalty, r2_penalty
+from .penalties import gradient_penalty, r1_penalty
 
 
 class Judged(NamedTuple):
@@ -116,21 +116,17 @@ class R1:
     """gamma / 2 * E||grad_x D(x)||^2 on the reals (Mescheder et al. 2018, eq. 9)."""
 
     gamma: float
-    at_reals = True  # the step must let autograd track the reals before D sees them
+    at_reals, at_fakes = True, False  # whose images autograd must track before D sees them
 
     def __call__(self, D, real, fake, game):
-        return self.gamma / 2 * r1_penalty(real.logits, real.x)
+        judged = real if self.at_reals else fake
+        return self.gamma / 2 * r1_penalty(judged.logits, judged.x)
 
 
-@dataclass(frozen=True)
-class R2:
-    """gamma / 2 * E||grad_x D(x)||^2 on the fakes (Mescheder et al. 2018, eq. 10)."""
+class R2(R1):
+    """R1's penalty on the fakes instead: gamma / 2 * E||grad_x D(G(z))||^2 (eq. 10)."""
 
-    gamma: float
-    at_fakes = True  # the step must let autograd track the fakes before D sees them
-
-    def __call__(self, D, real, fake, game):
-        return self.gamma / 2 * r2_penalty(fake.logits, fake.x)
+    at_reals, at_fakes = False, True
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .augment import with_instance_noise
-from .config import FitConfig, check_config, lazy_r1, penalised, total_steps  # noqa: F401
+from .config import FitConfig, check_config, lazy_r1, total_steps  # noqa: F401 (re-exported)
 from .data import TensorBatches
 from .engine import resume
 from .engine.checks import check_before_work, check_data
@@ -122,12 +122,12 @@ def fit(G, D, opt_g, opt_d, data, cfg=None, *, snapshot_fn=default_snapshot, cal
     noise = randn if parallel is None else parallel.noise  # torchrun: this process's rows
     plain = make_game(cfg.g_loss, cfg.augment, 0.0, cfg.gp_weight, cfg.ac_weight, amp_dtype,
                       noise)
-    k = cfg.r1_every  # lazy R1 and R2: on every k-th step, weighted by k
+    k = cfg.r1_every  # lazy R1 and R2: on every k-th step, weighted by k (config.lazy_r1)
     with_r1 = make_game(cfg.g_loss, cfg.augment, cfg.r1_weight * k, cfg.gp_weight,
                         cfg.ac_weight, amp_dtype, noise, r2_weight=cfg.r2_weight * k)
 
     def game_at(step):  # the schedules are functions of the step: a resume continues them
-        game = with_r1 if penalised(cfg, step) else plain
+        game = with_r1 if step % k == 0 else plain
         sigma = cfg.instance_noise * (1.0 - step / total)
         return replace(game, augment=with_instance_noise(game.augment, sigma)) if sigma else game
 
