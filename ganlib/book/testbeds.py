@@ -56,8 +56,6 @@ COLLAPSED_SPREAD = 0.15
 # recognisable digits, whatever their variety
 FAILED_PRECISION = 0.1
 SPREAD_N = 500  # samples (and real digits) whose pairwise pixel distances `spread` averages
-FAILED_DISTANCE = 300.0  # the old rule's line, which chapter 5's committed run prints until its
-#                          rerun (issue 37); `classify` no longer uses it
 # A class histogram further than this from uniform (KL, nats): collapsed. A generator that
 # drops 3 of the 10 classes and draws the others evenly is at log(10 / 7) = 0.36
 COLLAPSED_KL = 0.35

@@ -225,9 +225,10 @@ def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, 
     so the median, not the mean, is the row's centre), so a reader sees each run. `outcomes`
     {row: [word per seed]} picks each point's marker (OUTCOME_MARKERS: trained o, collapsed
     ^, failed to train x, diverged s), each in the legend; `seeds` (the seed numbers, in
-    order) keys each point's colour; `baseline` (a row) is named in the legend. log=True: a
-    log x-axis."""
+    order) keys each point's colour; `baseline` (a row) has its name in bold. log=True: a
+    log x-axis, ticked at 1, 2 and 5 times powers of 10."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     names = list(values)
     for i, name in enumerate(names):
@@ -239,12 +240,16 @@ def plot_seeds(values, ax, outcomes=None, baseline=None, log=False, title=None, 
                     if word == "trained" else None)
         median = float(np.median(xs))
         ax.plot([median, median], [i - 0.3, i + 0.3], color="0.3", lw=1.5)
-    handles = [Line2D([], [], color="0.3", lw=1.5)]
-    labels = ["median of the row" + (f" (baseline: {baseline})" if baseline in values else "")]
+    handles, labels = [Line2D([], [], color="0.3", lw=1.5)], ["median of the row"]
     ax.set_yticks(range(len(names)), names)
+    for tick, name in zip(ax.get_yticklabels(), names):
+        tick.set_fontweight("bold" if name == baseline else "normal")  # the row compared with
     ax.set_ylim(len(names) - 0.5, -0.5)  # the first row on top
-    if log:
+    if log:  # ticks at 1, 2, 5 x 10^k written out: matplotlib's minor labels overlap
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.10g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     if outcomes:
         used = sorted({w for ws in outcomes.values() for w in ws}, key=list(OUTCOME_MARKERS).index)
         handles += [Line2D([], [], ls="", marker=OUTCOME_MARKERS[w], color="0.3",

