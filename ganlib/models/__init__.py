@@ -6,7 +6,8 @@ sigmoid living in the loss (softplus, numerically stable where Sigmoid + BCELoss
 `hparams`, so a checkpoint stores (kind, hparams, state) and `build` rebuilds it.
 
 mlp.py: the toy and MNIST MLPs · dcgan.py: DCGAN and `weights_init` · conditional.py,
-conditional_dcgan.py: G(z, y) and D(x, y) · layers.py: the shared pieces.
+conditional_dcgan.py: G(z, y) and D(x, y) · resnet.py: R3GAN's normalisation-free ResNet pair ·
+layers.py: the shared pieces.
 """
 
 from .conditional import (ACGANMLPDiscriminator, ConcatMLPDiscriminator, ConditionalGenerator,
@@ -17,6 +18,7 @@ from .conditional_dcgan import (ACGANDCGANDiscriminator, ConcatDCGANDiscriminato
 from .dcgan import DCGAN_SIZES, DCGANDiscriminator, DCGANGenerator, weights_init
 from .layers import Generator, MinibatchStd, Pack, has_conv, mixes_batch, unwrap
 from .mlp import MLPDiscriminator, MLPGenerator, ToyDiscriminator, ToyGenerator
+from .resnet import RESNET_SIZES, Bottleneck, ResNetDiscriminator, ResNetGenerator
 
 # Every kind a checkpoint may name, and the class that rebuilds it. A checkpoint stores
 # (kind, hparams), never code, so these names are a file format: never rename one.
@@ -28,6 +30,7 @@ MODELS = {
     "projection_mlp_d": ProjectionMLPDiscriminator, "acgan_mlp_d": ACGANMLPDiscriminator,
     "cond_dcgan_g": ConditionalDCGANGenerator, "concat_dcgan_d": ConcatDCGANDiscriminator,
     "projection_dcgan_d": ProjectionDCGANDiscriminator, "acgan_dcgan_d": ACGANDCGANDiscriminator,
+    "resnet_g": ResNetGenerator, "resnet_d": ResNetDiscriminator,
 }
 
 
