@@ -334,7 +334,8 @@ def better(a, b, paired=False):
     in words) until their next reruns (tests/chapters/test_notebooks.py lists them), and
     chapter 4 beside `decide` to show why it went; use `decide`. Is recipe A better than
     recipe B, given one score per run (lower is better) in the lists `a` and `b`? Only if
-    every run of A scores below every run of B (with `paired=True`, below B's run of the same seed: a[i] against b[i]) *and* the
+    every run of A scores below every run of B (with `paired=True`, below B's run of the
+    same seed: a[i] against b[i]) *and* the
     difference of the two means is larger than the largest spread (max - min) between the
     seeds of either recipe. A coarse rule meant to be stated before the runs; it can say "no
     verdict" (False both ways). Returns None when either side has fewer than two runs: one

@@ -2,7 +2,8 @@
 
 toy.py: 1-D and 2-D mixtures · mnist.py: MNIST and Fashion-MNIST, offline fallbacks ·
 faces.py: the AT&T faces · celeba.py, images.py, pixels.py: image folders and zips (CelebA),
-decoded once into a uint8 cache · stacked.py: StackedMNIST's 1,000 modes · batches.py: `ImageData` and `TensorBatches`.
+decoded once into a uint8 cache · stacked.py: StackedMNIST's 1,000 modes ·
+batches.py: `ImageData` and `TensorBatches`.
 """
 
 from .batches import DataFileError, ImageData, TensorBatches, pad_images, to_unit_range

@@ -27,7 +27,7 @@ import torch
 # the feature classifier lives in its own module; these names are part of metrics' interface
 from .classifier import (Classifier, accuracy, cached_classifier, predict,  # noqa: F401
                          train_classifier)
-from ganlib.data import to_unit_range
+from ganlib.data import N_MODES, to_unit_range
 
 
 def frechet_distance(feat_a, feat_b):
@@ -46,15 +46,20 @@ def frechet_distance(feat_a, feat_b):
     return ((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross).item()
 
 
+def _histogram(labels, k):
+    """(fractions (k,) of `labels` (N,) in 0..k-1, KL (nats) of that histogram to uniform)."""
+    hist = torch.bincount(labels, minlength=k).double() / len(labels)
+    hit = hist > 0
+    return hist, (hist[hit] * (hist[hit] * k).log()).sum().item()
+
+
 def class_coverage(logits, n_classes=None, min_share=0.01):
     """Classes hit by samples whose classifier logits are `logits` (N, K).
 
     A class is hit if at least `min_share` of the samples are predicted as it. Returns
     dict(classes=K, hit=int, kl_to_uniform=float (nats), histogram=list of K fractions)."""
     k = n_classes or logits.shape[1]
-    hist = torch.bincount(logits.argmax(1), minlength=k).double() / len(logits)
-    nz = hist > 0
-    kl = (hist[nz] * (hist[nz] * k).log()).sum().item()
+    hist, kl = _histogram(logits.argmax(1), k)
     return {"classes": k, "hit": int((hist >= min_share).sum()), "kl_to_uniform": kl,
             "max_kl": math.log(k), "histogram": hist.tolist()}
 
@@ -75,10 +80,8 @@ def stacked_modes(clf, images, size=28):
     images = images[..., top:top + size, left:left + size]
     digits = [predict(clf, images[:, k:k + 1])[1].argmax(1) for k in range(3)]
     modes = digits[0] * 100 + digits[1] * 10 + digits[2]
-    hist = torch.bincount(modes, minlength=1000).double() / len(modes)
-    hit = hist > 0
-    kl = (hist[hit] * (hist[hit] * 1000).log()).sum().item()
-    return {"modes": int(hit.sum()), "kl_to_uniform": kl, "n": len(modes)}
+    hist, kl = _histogram(modes, N_MODES)
+    return {"modes": int((hist > 0).sum()), "kl_to_uniform": kl, "n": len(modes)}
 
 
 def spread(x, real):
