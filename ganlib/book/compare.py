@@ -286,6 +286,20 @@ def ranked(results, key, which="last"):
     return sorted(results, key=lambda name: mean_sd([r[which][key] for r in results[name]])[0])
 
 
+def best(options, key, which="last"):
+    """The setting of a sweep whose runs score lowest on average on metric `key` (lower is
+    better). options: {setting: its runs, a list from `run_table`}. A run that diverged counts
+    as +inf: scored as its untrained generator, a divergence could otherwise beat a run that
+    trained badly. Ties go to the first setting. Raises ValueError for no options."""
+    if not options:
+        raise ValueError("best needs at least one setting: options is empty")
+
+    def score(runs):
+        return statistics.fmean(math.inf if r.get("diverged") is not None else r[which][key]
+                                for r in runs)
+    return min(options, key=lambda setting: score(options[setting]))
+
+
 def verdict(candidate, baseline, **kw):
     """`decide`'s verdict in a word: "better", "worse" or "no verdict". `kw`: decide's."""
     return decide(baseline, candidate, **kw).verdict

@@ -80,6 +80,18 @@ def test_table_and_ranking_read_the_seeds_results():
     assert compare.ranked(results, "m") == ["fix", "baseline"]
 
 
+def test_a_sweep_never_picks_a_setting_whose_runs_diverged():
+    # a diverged run is scored as its untrained G, which can be lower than a failed run's
+    fake = lambda vals: [{"last": {"m": v}} for v in vals]
+    diverged = [{"last": {"m": 7216.0}, "diverged": 40}]
+    failed = [{"last": {"m": 9067.0}, "diverged": None}]
+    assert compare.best({0.2: diverged, 0.05: failed}, "m") == 0.05
+    assert compare.best({0.1: fake([3, 5]), 0.2: fake([1, 1])}, "m") == 0.2
+    assert compare.best({"a": fake([2]), "b": fake([2])}, "m") == "a"  # ties: the first
+    with pytest.raises(ValueError, match="at least one setting"):
+        compare.best({}, "m")
+
+
 def test_the_grid_testbed_scores_a_perfect_sampler_at_zero_and_one_mode_high():
     tb = testbeds.toy_testbed("grid", n=500)
     centres = ganlib.grid_centres()
