@@ -12,8 +12,10 @@ std or equalised learning rate.
 
 Sizes: image_size in RESNET_SIZES; a stage at every side from 4 up to image_size, with
 `width * max(1, image_size / (2 * side))` channels (DCGAN's schedule: 512, 256, 128, 64, 64
-for 64 px and width 64). G ends in tanh, as every ganlib generator samples in [-1, 1]
-(R3GAN's G has no output squashing).
+for 64 px and width 64). `blocks`: residual blocks at every stage, or a tuple with one
+count per stage from 4x4 up; (1, 1, 1, 1, 0) leaves the 64x64 stage without blocks, the stage
+that costs most (on a 2-core CPU, width 16, a training step about 4 times faster). G ends in
+tanh, as every ganlib generator samples in [-1, 1] (R3GAN's G has no output squashing).
 """
 
 import math
@@ -36,10 +38,24 @@ def _stage_channels(image_size, width):
     return [(s, width * max(1, image_size // (2 * s))) for s in sides]
 
 
-def _check(width, expansion, group_channels, blocks):
-    if not (isinstance(blocks, int) and blocks >= 1):
-        raise ValueError(f"blocks (residual blocks per stage) must be an integer >= 1, got "
-                         f"{blocks!r}")
+def _per_stage(blocks, n_stages):
+    """Residual blocks at each stage, from the 4x4 stage up: `blocks` as given (a tuple with
+    one count per stage) or repeated (an integer). ValueError for counts it cannot build."""
+    if isinstance(blocks, int) and not isinstance(blocks, bool):
+        if blocks < 1:
+            raise ValueError(f"blocks (residual blocks per stage) must be an integer >= 1, "
+                             f"got {blocks!r}")
+        return (blocks,) * n_stages
+    counts = tuple(blocks) if isinstance(blocks, (tuple, list)) else None
+    if (counts is None or len(counts) != n_stages or sum(counts) < 1
+            or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts)):
+        raise ValueError(f"blocks must be an integer >= 1 (blocks at every stage) or a tuple of "
+                         f"{n_stages} integers >= 0, one per stage from 4x4 up, not all 0; "
+                         f"got {blocks!r}")
+    return counts
+
+
+def _check(width, expansion, group_channels):
     if (width * expansion) % group_channels:
         raise ValueError(f"width * expansion ({width} * {expansion}) must be a multiple of "
                          f"group_channels ({group_channels}), the channels of each group of "
@@ -86,15 +102,17 @@ class ResNetGenerator(Generator):
                  group_channels=16):
         super().__init__()
         stages = _stage_channels(image_size, width)
-        _check(width, expansion, group_channels, blocks)
+        counts = _per_stage(blocks, len(stages))
+        _check(width, expansion, group_channels)
+        blocks = blocks if isinstance(blocks, int) else counts  # a list is saved as a tuple
         self.hparams = dict(nz=nz, nc=nc, image_size=image_size, width=width, blocks=blocks,
                             expansion=expansion, group_channels=group_channels)
         self.nz = nz
-        n_blocks = blocks * len(stages)
+        n_blocks = sum(counts)  # fix-up's L: every residual branch in the network
         first = stages[0][1]
         self.basis = nn.Linear(nz, first * BASIS * BASIS)  # (B, nz) -> (B, C0 * 4 * 4)
-        self.stages = nn.ModuleList(
-            _stage(c, blocks, expansion, group_channels, n_blocks) for _, c in stages)
+        self.stages = nn.ModuleList(_stage(c, k, expansion, group_channels, n_blocks)
+                                    for (_, c), k in zip(stages, counts))
         self.transitions = nn.ModuleList(  # channel change; the upsampling is in forward
             nn.Conv2d(c, c_next, 1) for (_, c), (_, c_next) in zip(stages, stages[1:]))
         self.to_image = nn.Conv2d(stages[-1][1], nc, 1)
@@ -119,13 +137,15 @@ class ResNetDiscriminator(nn.Module):
     def __init__(self, nc=3, image_size=64, width=32, blocks=1, expansion=2, group_channels=16):
         super().__init__()
         stages = _stage_channels(image_size, width)[::-1]  # from S down to 4
-        _check(width, expansion, group_channels, blocks)
+        up = _per_stage(blocks, len(stages))  # given from 4x4 up, as G's
+        counts, blocks = up[::-1], blocks if isinstance(blocks, int) else up
+        _check(width, expansion, group_channels)
         self.hparams = dict(nc=nc, image_size=image_size, width=width, blocks=blocks,
                             expansion=expansion, group_channels=group_channels)
-        n_blocks = blocks * len(stages)
+        n_blocks = sum(counts)
         self.from_image = nn.Conv2d(nc, stages[0][1], 1)
-        self.stages = nn.ModuleList(
-            _stage(c, blocks, expansion, group_channels, n_blocks) for _, c in stages)
+        self.stages = nn.ModuleList(_stage(c, k, expansion, group_channels, n_blocks)
+                                    for (_, c), k in zip(stages, counts))
         self.transitions = nn.ModuleList(
             nn.Conv2d(c, c_next, 1) for (_, c), (_, c_next) in zip(stages, stages[1:]))
         self.to_logit = nn.Linear(stages[-1][1] * BASIS * BASIS, 1)

@@ -62,10 +62,11 @@ def test_bad_sizes_say_what_to_change(kw, message):
         assert message in str(err.value)
 
 
-def test_the_pair_trains_through_fit_and_its_checkpoint_rebuilds_g(tmp_path):
+@pytest.mark.parametrize("blocks", [1, (1, 0, 1)])
+def test_the_pair_trains_through_fit_and_its_checkpoint_rebuilds_g(tmp_path, blocks):
     torch.manual_seed(0)
-    G = ResNetGenerator(nz=8, nc=1, image_size=16, **SMALL)
-    D = ResNetDiscriminator(nc=1, image_size=16, **SMALL)
+    G = ResNetGenerator(nz=8, nc=1, image_size=16, **dict(SMALL, blocks=blocks))
+    D = ResNetDiscriminator(nc=1, image_size=16, **dict(SMALL, blocks=blocks))
     assert MODELS[kind_of(G)] is ResNetGenerator and MODELS[kind_of(D)] is ResNetDiscriminator
     data = torch.randint(0, 256, (16, 1, 16, 16), dtype=torch.uint8)
     path = tmp_path / "ck.pt"
@@ -78,3 +79,21 @@ def test_the_pair_trains_through_fit_and_its_checkpoint_rebuilds_g(tmp_path):
     assert type(loaded) is ResNetGenerator and loaded.hparams == G.hparams
     z = torch.randn(2, 8)
     assert torch.allclose(loaded(z), G.eval()(z))
+
+
+def test_blocks_per_stage_can_leave_a_stage_without_blocks():
+    G = ResNetGenerator(nz=8, nc=1, image_size=16, width=16, blocks=(1, 2, 0), group_channels=8)
+    D = ResNetDiscriminator(nc=1, image_size=16, width=16, blocks=[1, 2, 0], group_channels=8)
+    assert [len(s) for s in G.stages] == [1, 2, 0]  # G from 4x4 up
+    assert [len(s) for s in D.stages] == [0, 2, 1]  # D from 16x16 down: the same stages
+    assert G.hparams["blocks"] == D.hparams["blocks"] == (1, 2, 0)
+    x = G(torch.randn(5, 8))
+    assert x.shape == (5, 1, 16, 16) and D(x).shape == (5,)
+    rebuilt = ResNetDiscriminator(**D.hparams)
+    assert [len(s) for s in rebuilt.stages] == [0, 2, 1]
+
+
+@pytest.mark.parametrize("blocks", [(1, 1), (0, 0, 0), (1, -1, 1), (1, 1.5, 1), "111"])
+def test_blocks_per_stage_must_name_every_stage(blocks):
+    with pytest.raises(ValueError, match="a tuple of 3 integers >= 0, one per stage from 4x4 up"):
+        ResNetGenerator(nz=8, nc=1, image_size=16, width=16, blocks=blocks, group_channels=8)
